@@ -1,0 +1,611 @@
+"""The expression language of rules: a safe, fast subset of Python's expression syntax.
+
+Why not a library: we measured the candidates on this machine (``scripts/bench/bench_expr.py``,
+figures in docs/rules.md). simpleeval walks the AST on every call (~7-11 µs per expression),
+the CEL bindings spend ~20 µs converting the context on each call, rule-engine and cel-python
+take 300-400 µs. The engine's budget is ~20 µs per *event* (≥ 50,000 events/s), so expressions
+are parsed once with ``ast.parse(mode="eval")``, checked against a whitelist, and compiled into
+a tree of Python closures (~0.3-1 µs per expression). Nothing here calls ``eval``/``exec`` or
+``getattr`` on rule text:
+
+- names are only ``event``, ``member``, ``context`` and the literals true/false/null; their
+  attributes are resolved at compile time against a fixed table (no attribute escape);
+- calls are only to the functions in ``FUNCTIONS``; no subscripts, lambdas, comprehensions,
+  f-strings, walrus, star-args or keyword arguments;
+- arithmetic is on numbers only (no ``"x" * 10**9``), there is no ``**``, expressions are at
+  most ``MAX_LENGTH`` characters and ``MAX_NODES`` nodes, so running time is bounded.
+
+This module is the only place that knows the syntax; the rest of the engine sees ``Compiled``.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_LENGTH = 1000
+MAX_NODES = 200
+
+
+class ExprError(Exception):
+    """An expression that cannot be compiled; ``offset`` is the 0-based column in its text."""
+
+    def __init__(self, message: str, offset: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+class EvalError(Exception):
+    """An expression that failed on one event (a missing field in arithmetic, division by 0)."""
+
+
+class Env:
+    """What an expression can read: one event, its member and the context, as plain values."""
+
+    __slots__ = ("context", "data", "event", "member", "units")
+
+    def __init__(self, event: dict, data: dict, member: dict, context: dict, units: dict):
+        self.event = event
+        self.data = data
+        self.member = member
+        self.context = context
+        self.units = units
+
+
+# The attributes an expression may read, with their meaning (for docs and suggestions).
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "event": {
+        "type": "the event type, e.g. 'pioneer.shift'",
+        "org": "code of the organisation where it happened",
+        "partner": "code of the partner that reported it",
+        "occurred_at": "local time as ISO text, e.g. '2026-11-20T09:00:00+08:00'",
+        "data": "the event's data fields: event.data.hours",
+    },
+    "member": {
+        "party_member": "true for a party member",
+        "industry": "the member's industry, e.g. 'delivery'",
+        "level": "the member's level id, e.g. 'bee'",
+        "primary_org": "code of the member's primary organisation",
+        "orgs": "codes of every organisation the member belongs to (primary first)",
+        "tags": "the member's tags, e.g. ['food_safety_supervisor']",
+    },
+    "context": {
+        "emergency": "true while an emergency is declared for the event's region",
+        "emergency_kind": "kind of the declared emergency ('flood', ...) or ''",
+        "weekday": "day of the week in local time, 1 = Monday ... 7 = Sunday",
+        "hour": "hour of the day in local time, 0-23",
+        "date": "local date as text, '2026-11-20'",
+        "month": "local month, 1-12",
+    },
+}
+_LITERALS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+def _is_num(x) -> bool:
+    return (type(x) is int or type(x) is float) and x == x
+
+
+def _need_num(name: str, *xs):
+    for x in xs:
+        if not _is_num(x):
+            raise EvalError(f"{name} needs numbers, got {x!r}")
+
+
+def _within(org, ancestor) -> bool:
+    if not isinstance(org, str) or not isinstance(ancestor, str):
+        raise EvalError("within() needs two organisation codes")
+    return org == ancestor or org.startswith(ancestor + ".")
+
+
+def _any_within(orgs, ancestor) -> bool:
+    if not isinstance(orgs, list | tuple):
+        raise EvalError("any_within() needs a list of organisation codes")
+    return any(_within(o, ancestor) for o in orgs)
+
+
+def _min(*xs):
+    if len(xs) == 1 and isinstance(xs[0], list | tuple):
+        xs = tuple(xs[0])
+    if not xs:
+        raise EvalError("min() of nothing")
+    _need_num("min()", *xs)
+    return min(xs)
+
+
+def _max(*xs):
+    if len(xs) == 1 and isinstance(xs[0], list | tuple):
+        xs = tuple(xs[0])
+    if not xs:
+        raise EvalError("max() of nothing")
+    _need_num("max()", *xs)
+    return max(xs)
+
+
+def _clamp(x, lo, hi):
+    _need_num("clamp()", x, lo, hi)
+    return max(lo, min(hi, x))
+
+
+def _abs(x):
+    _need_num("abs()", x)
+    return abs(x)
+
+
+def _floor(x):
+    _need_num("floor()", x)
+    return math.floor(x)
+
+
+def _ceil(x):
+    _need_num("ceil()", x)
+    return math.ceil(x)
+
+
+def _round(x, digits=0):
+    _need_num("round()", x, digits)
+    return round_half_up(x, int(digits))
+
+
+def _len(x):
+    if not isinstance(x, str | list | tuple):
+        raise EvalError("len() needs text or a list")
+    return len(x)
+
+
+def _lower(x):
+    if not isinstance(x, str):
+        raise EvalError("lower() needs text")
+    return x.lower()
+
+
+def _startswith(x, prefix):
+    if not isinstance(x, str) or not isinstance(prefix, str):
+        raise EvalError("startswith() needs text")
+    return x.startswith(prefix)
+
+
+def _hours_between(start, end):
+    if not isinstance(start, dt.datetime) or not isinstance(end, dt.datetime):
+        raise EvalError("hours_between() needs two date-times")
+    return (end - start).total_seconds() / 3600
+
+
+def _default(x, fallback):
+    return fallback if x is None else x
+
+
+# name -> (function, min args, max args, description)
+FUNCTIONS: dict[str, tuple[Callable, int, int, str]] = {
+    "min": (_min, 1, 20, "smallest of its arguments"),
+    "max": (_max, 1, 20, "largest of its arguments"),
+    "clamp": (_clamp, 3, 3, "clamp(x, low, high)"),
+    "abs": (_abs, 1, 1, "absolute value"),
+    "floor": (_floor, 1, 1, "round down to a whole number"),
+    "ceil": (_ceil, 1, 1, "round up to a whole number"),
+    "round": (_round, 1, 2, "round half up, optionally to N decimals"),
+    "len": (_len, 1, 1, "length of text or a list"),
+    "lower": (_lower, 1, 1, "text in lower case"),
+    "startswith": (_startswith, 2, 2, "startswith(text, prefix)"),
+    "within": (_within, 2, 2, "within(org, 'sx.ty'): org is sx.ty or below it"),
+    "any_within": (_any_within, 2, 2, "any_within(member.orgs, 'sx.ty')"),
+    "hours_between": (_hours_between, 2, 2, "hours from one date-time to another"),
+    "default": (_default, 2, 2, "default(x, fallback): fallback when x is null"),
+}
+
+
+def round_half_up(x: float, digits: int = 0) -> float | int:
+    """Round halves away from zero (2.5 → 3), not to even as Python's ``round`` does.
+
+    A tiny epsilon absorbs binary noise, so 0.1 * 3 * 5 (= 1.5000000000000002) and 1.4999999999
+    both behave as people expect from the written numbers.
+    """
+    scale = 10**digits
+    y = abs(x) * scale
+    r = math.floor(y + 0.5 + 1e-9)
+    r = r if x >= 0 else -r
+    return r if digits == 0 else r / scale
+
+
+def format_number(x) -> str:
+    """Show 3.0 as '3' and 2.5 as '2.5' (at most two decimals)."""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        if x.is_integer():
+            return str(int(x))
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+    if isinstance(x, dt.datetime):
+        return x.strftime("%Y-%m-%d %H:%M")
+    if x is None:
+        return "null"
+    if isinstance(x, str):
+        return x
+    return str(x)
+
+
+# Rendered formulas carry units as tokens ("3[[hours]]"); explain.render words them per language.
+UNIT_TOKEN = "[[{}]]"
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled expression: call ``fn(env)`` for its value, ``render(env)`` to explain it."""
+
+    source: str
+    fn: Callable[[Env], object]
+    render: Callable[[Env], str]
+    data_fields: frozenset[str]
+    constant: object = None
+    is_constant: bool = False
+
+
+_BINOPS = {
+    ast.Add: ("+", 1, lambda a, b: a + b),
+    ast.Sub: ("−", 1, lambda a, b: a - b),
+    ast.Mult: ("×", 2, lambda a, b: a * b),
+    ast.Div: ("÷", 2, lambda a, b: a / b),
+    ast.FloorDiv: ("÷", 2, lambda a, b: a // b),
+    ast.Mod: ("mod", 2, lambda a, b: a % b),
+}
+_CMPOPS = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.In: lambda a, b: _contains(b, a),
+    ast.NotIn: lambda a, b: not _contains(b, a),
+}
+
+
+def _contains(container, item) -> bool:
+    if not isinstance(container, list | tuple | str | frozenset | set):
+        raise EvalError("'in' needs a list or text on its right")
+    if isinstance(container, str) and not isinstance(item, str):
+        raise EvalError("'in' text needs text on its left")
+    return item in container
+
+
+def compile_expr(source: str) -> Compiled:
+    """Compile one expression or raise ``ExprError`` with the column of the problem."""
+    if not isinstance(source, str) or not source.strip():
+        raise ExprError("expression is empty")
+    if len(source) > MAX_LENGTH:
+        raise ExprError(f"expression is longer than {MAX_LENGTH} characters")
+    text = source.strip()
+    lead = len(source) - len(source.lstrip())
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"syntax error: {exc.msg}", lead + max((exc.offset or 1) - 1, 0)) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError("expression is nested too deeply") from None
+    count = sum(1 for _ in ast.walk(tree))
+    if count > MAX_NODES:
+        raise ExprError(f"expression has {count} parts; the limit is {MAX_NODES}")
+    compiler = _Compiler(lead)
+    try:
+        fn, render, _ = compiler.node(tree.body)
+    except RecursionError:
+        raise ExprError("expression is nested too deeply") from None
+    const = _constant_value(tree.body)
+    return Compiled(
+        source=source,
+        fn=fn,
+        render=render,
+        data_fields=frozenset(compiler.fields),
+        constant=const[1],
+        is_constant=const[0],
+    )
+
+
+def _constant_value(node: ast.AST) -> tuple[bool, object]:
+    if isinstance(node, ast.Constant) and _is_num(node.value):
+        return True, node.value
+    return False, None
+
+
+_ATOM = 9  # precedence of things that never need parentheses
+
+
+class _Compiler:
+    def __init__(self, lead: int):
+        self.lead = lead
+        self.fields: set[str] = set()
+
+    def fail(self, node: ast.AST, message: str):
+        raise ExprError(message, self.lead + getattr(node, "col_offset", 0))
+
+    # Each method returns (fn, render, precedence).
+    def node(self, node: ast.AST):
+        method = getattr(self, "n_" + type(node).__name__, None)
+        if method is None:
+            self.fail(node, f"{_describe(node)} is not allowed in rules expressions")
+        return method(node)
+
+    def n_Constant(self, node: ast.Constant):
+        value = node.value
+        if isinstance(value, bool) or value is None or isinstance(value, int | float | str):
+            if isinstance(value, str) and len(value) > 200:
+                self.fail(node, "text literals are limited to 200 characters")
+            text = repr(value) if isinstance(value, str) else format_number(value)
+            return (lambda env: value), (lambda env: text), _ATOM
+        self.fail(node, f"literal {value!r} is not allowed")
+
+    def n_List(self, node: ast.List | ast.Tuple):
+        parts = [self.node(e) for e in node.elts]
+        fns = [p[0] for p in parts]
+
+        def fn(env):
+            return [f(env) for f in fns]
+
+        def render(env):
+            return "[" + ", ".join(p[1](env) for p in parts) + "]"
+
+        return fn, render, _ATOM
+
+    n_Tuple = n_List  # noqa: N815 - named after the ast class
+
+    def n_Name(self, node: ast.Name):
+        if node.id in _LITERALS:
+            value = _LITERALS[node.id]
+            text = format_number(value)
+            return (lambda env: value), (lambda env: text), _ATOM
+        if node.id in ATTRIBUTES:
+            self.fail(
+                node,
+                f"'{node.id}' alone is not a value; use e.g. {node.id}."
+                f"{next(iter(ATTRIBUTES[node.id]))}",
+            )
+        self.fail(
+            node,
+            f"unknown name {node.id!r}{_suggest(node.id, [*ATTRIBUTES, 'true', 'false', 'null'])}",
+        )
+
+    def n_Attribute(self, node: ast.Attribute):
+        path = []
+        cur: ast.AST = node
+        while isinstance(cur, ast.Attribute):
+            path.append(cur.attr)
+            cur = cur.value
+        if not isinstance(cur, ast.Name) or cur.id not in ATTRIBUTES:
+            self.fail(node, "only event.…, member.… and context.… can be read")
+        path.append(cur.id)
+        path.reverse()
+        root, attr = path[0], path[1]
+        if attr not in ATTRIBUTES[root]:
+            self.fail(
+                node,
+                f"{root} has no attribute {attr!r}{_suggest(attr, ATTRIBUTES[root])}; "
+                f"known: {', '.join(ATTRIBUTES[root])}",
+            )
+        if root == "event" and attr == "data":
+            if len(path) != 3:
+                self.fail(node, "read one data field: event.data.<field>")
+            name = path[2]
+            self.fields.add(name)
+
+            def fn(env):
+                return env.data.get(name)
+
+            def render(env):
+                value = env.data.get(name)
+                unit = env.units.get(name)
+                return format_number(value) + (UNIT_TOKEN.format(unit) if unit else "")
+
+            return fn, render, _ATOM
+        if len(path) != 2:
+            self.fail(node, f"{root}.{attr} has no attributes")
+        if root == "event":
+
+            def fn(env):
+                return env.event[attr]
+        elif root == "member":
+
+            def fn(env):
+                return env.member[attr]
+        else:
+
+            def fn(env):
+                return env.context[attr]
+
+        def render(env):
+            return format_number(fn(env))
+
+        return fn, render, _ATOM
+
+    def n_UnaryOp(self, node: ast.UnaryOp):
+        f, r, _ = self.node(node.operand)
+        if isinstance(node.op, ast.Not):
+            return (lambda env: not f(env)), (lambda env: "not " + r(env)), 3
+        if isinstance(node.op, ast.USub):
+
+            def neg(env):
+                v = f(env)
+                _need_num("'-'", v)
+                return -v
+
+            return neg, (lambda env: "−" + r(env)), 8
+        if isinstance(node.op, ast.UAdd):
+            return f, r, 8
+        self.fail(node, "operator ~ is not allowed")
+
+    def n_BinOp(self, node: ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            hint = " (there is no power operator)" if isinstance(node.op, ast.Pow) else ""
+            self.fail(node, f"operator {type(node.op).__name__} is not allowed{hint}")
+        symbol, prec, op = _BINOPS[type(node.op)]
+        lf, lr, lp = self.node(node.left)
+        rf, rr, rp = self.node(node.right)
+        is_add = isinstance(node.op, ast.Add)
+        is_div = isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod)
+
+        def fn(env):
+            a = lf(env)
+            b = rf(env)
+            ta, tb = type(a), type(b)
+            if not ((ta is int or ta is float) and (tb is int or tb is float)):
+                if is_add and ta is str and tb is str:
+                    return a + b
+                raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {b!r}")
+            if is_div and b == 0:
+                raise EvalError("division by zero")
+            return op(a, b)
+
+        def render(env):
+            left = lr(env)
+            right = rr(env)
+            if lp < prec:
+                left = f"({left})"
+            if rp <= prec and rp != _ATOM:
+                right = f"({right})"
+            return f"{left} {symbol} {right}"
+
+        return fn, render, prec
+
+    def n_BoolOp(self, node: ast.BoolOp):
+        parts = [self.node(v) for v in node.values]
+        fns = [p[0] for p in parts]
+        if isinstance(node.op, ast.And):
+
+            def fn(env):
+                result = True
+                for f in fns:
+                    result = f(env)
+                    if not result:
+                        return result
+                return result
+
+            word, prec = " and ", 2
+        else:
+
+            def fn(env):
+                result = False
+                for f in fns:
+                    result = f(env)
+                    if result:
+                        return result
+                return result
+
+            word, prec = " or ", 1
+
+        def render(env):
+            return word.join(p[1](env) for p in parts)
+
+        return fn, render, prec
+
+    def n_Compare(self, node: ast.Compare):
+        left = self.node(node.left)
+        rights = [self.node(c) for c in node.comparators]
+        ops = []
+        for op in node.ops:
+            if type(op) not in _CMPOPS:
+                self.fail(node, f"comparison {type(op).__name__} is not allowed; use == or !=")
+            ops.append(_CMPOPS[type(op)])
+        if len(ops) == 1:
+            lf, rf, op = left[0], rights[0][0], ops[0]
+
+            def fn(env):
+                try:
+                    return op(lf(env), rf(env))
+                except TypeError:
+                    raise EvalError("cannot compare these values") from None
+        else:
+            fns = [left[0]] + [r[0] for r in rights]
+
+            def fn(env):
+                values = [f(env) for f in fns]
+                try:
+                    return all(op(values[i], values[i + 1]) for i, op in enumerate(ops))
+                except TypeError:
+                    raise EvalError("cannot compare these values") from None
+
+        def render(env):
+            return format_number(fn(env))
+
+        return fn, render, 4
+
+    def n_IfExp(self, node: ast.IfExp):
+        tf, tr, tp = self.node(node.body)
+        cf, _, _ = self.node(node.test)
+        ef, er, ep = self.node(node.orelse)
+
+        def fn(env):
+            return tf(env) if cf(env) else ef(env)
+
+        def render(env):
+            return tr(env) if cf(env) else er(env)
+
+        return fn, render, min(tp, ep)
+
+    def n_Call(self, node: ast.Call):
+        if not isinstance(node.func, ast.Name):
+            self.fail(node, "only the built-in functions can be called")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            self.fail(
+                node,
+                f"unknown function {name!r}{_suggest(name, FUNCTIONS)}; "
+                f"known: {', '.join(FUNCTIONS)}",
+            )
+        if node.keywords:
+            self.fail(node, "keyword arguments are not allowed")
+        func, lo, hi, _ = FUNCTIONS[name]
+        if not lo <= len(node.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            self.fail(node, f"{name}() takes {want} argument(s), got {len(node.args)}")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                self.fail(arg, "*arguments are not allowed")
+        parts = [self.node(a) for a in node.args]
+        fns = [p[0] for p in parts]
+        if len(fns) == 1:
+            (a,) = fns
+
+            def fn(env):
+                return func(a(env))
+        elif len(fns) == 2:
+            a, b = fns
+
+            def fn(env):
+                return func(a(env), b(env))
+        else:
+
+            def fn(env):
+                return func(*[f(env) for f in fns])
+
+        def render(env):
+            return f"{name}(" + ", ".join(p[1](env) for p in parts) + ")"
+
+        return fn, render, _ATOM
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        "Subscript": "indexing with [ ]",
+        "Lambda": "lambda",
+        "ListComp": "a comprehension",
+        "SetComp": "a comprehension",
+        "DictComp": "a comprehension",
+        "GeneratorExp": "a generator",
+        "JoinedStr": "an f-string",
+        "NamedExpr": "':='",
+        "Dict": "a mapping literal",
+        "Set": "a set literal",
+        "Await": "await",
+        "Yield": "yield",
+        "Starred": "*",
+        "Slice": "a slice",
+    }
+    return names.get(type(node).__name__, type(node).__name__)
+
+
+def _suggest(word: str, choices) -> str:
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {near[0]!r}?)" if near else ""
