@@ -8,15 +8,16 @@ counter increments to store. Same inputs, same result.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from .explain import CapNote, Explanation, render
-from .expr import Env, EvalError, format_number, round_half_up
+from .expr import Env, EvalError, format_number
 from .format import MAX_POINTS
 from .model import EmergencyFacts, EventFacts, MemberFacts, Per, Rule
-from .periods import period_key
+from .periods import period_key, period_key_ymd
 from .ruleset import RuleSet
 
 CounterKey = tuple[str, str]  # (bucket, period key), e.g. ("sx:pioneer-shift", "day:2026-11-20")
@@ -29,8 +30,7 @@ class EvalStatus(StrEnum):
     NO_MATCH = "no_match"  # no rule matched
 
 
-@dataclass(frozen=True, slots=True)
-class Award:
+class Award(NamedTuple):
     rule: str  # the rule's stable key, "<org>:<id>"
     rule_id: str
     org: str  # organisation whose file gave the rule version used
@@ -44,8 +44,7 @@ class Award:
         return render(self.explanation, "zh")
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     status: EvalStatus
     awards: tuple[Award, ...]
     counters: dict[CounterKey, tuple[int, int]]  # increments: (points, count) per counter
@@ -96,34 +95,9 @@ def evaluate(
     etype = ruleset.event_types[event.type]
     defaults = etype.defaults
     data = {**defaults, **event.data} if defaults else event.data
-    env = Env(
-        {
-            "type": event.type,
-            "org": event.org,
-            "partner": event.partner,
-            "occurred_at": local.isoformat(),
-        },
-        data,
-        {
-            "party_member": member.party_member,
-            "industry": member.industry or "",
-            "level": member.level or "",
-            "primary_org": member.primary_org or "",
-            "orgs": list(member.orgs),
-            "tags": list(member.tags),
-        },
-        {
-            "emergency": emergency is not None,
-            "emergency_kind": (emergency.kind if emergency else "") or "",
-            "weekday": local.isoweekday(),
-            "hour": local.hour,
-            "date": local.date().isoformat(),
-            "month": local.month,
-        },
-        {k: f.unit for k, f in etype.fields.items() if f.unit},
-    )
+    env = Env(event, data, member, local, emergency, etype.units)
     today = local.date()
-    deltas: dict[CounterKey, list[int]] = {}
+    deltas: dict[CounterKey, tuple[int, int]] = {}
     awards: list[Award] = []
     errors: list[str] = []
     matched = pending = False
@@ -142,7 +116,7 @@ def evaluate(
         except (EvalError, TypeError, ValueError, ArithmeticError) as exc:
             errors.append(f"{rule.key}: {exc}")
             continue
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != raw:
+        if (type(raw) is not int and type(raw) is not float) or raw != raw:
             errors.append(f"{rule.key}: points gave {format_number(raw)!r}, not a number")
             continue
         matched = True
@@ -164,7 +138,7 @@ def evaluate(
     return Evaluation(
         status,
         tuple(awards),
-        {k: (v[0], v[1]) for k, v in deltas.items()},
+        deltas,
         ruleset.version,
         tuple(errors),
         stopped_by,
@@ -174,73 +148,69 @@ def evaluate(
 def _score(rule, raw, env, emergency, local, counters, deltas, confirming) -> Award:
     multiplier = rule.multiplier if emergency is not None and rule.multiplier else None
     value = raw * multiplier if multiplier else raw
-    value = round_half_up(value)
+    # round half up (see expr.round_half_up), inlined: this runs for every award
+    value = math.floor(value + 0.5 + 1e-9) if value >= 0 else -math.floor(-value + 0.5 + 1e-9)
     clamped = None
     if value < 0:
         value, clamped = 0, "negative"
     elif value > MAX_POINTS:
         value, clamped = MAX_POINTS, "maximum"
-    formula = rule.points.render(env)
-    common = dict(
-        rule=rule.key,
-        name=rule.name,
-        name_en=rule.name_en,
-        formula=formula,
-        constant=rule.points.is_constant,
-        value=value,
-        multiplier=multiplier,
-        emergency=emergency.name if multiplier else None,
-        clamped=clamped,
-    )
+    points_expr = rule.points
+    formula = str(points_expr.constant) if points_expr.is_constant else points_expr.render(env)
+    emergency_name = emergency.name if multiplier else None
     if rule.verify and not confirming:
-        expl = Explanation(points=0, pending=True, **common)
+        expl = Explanation(
+            rule.key, rule.name, rule.name_en, formula, points_expr.is_constant, value, 0,
+            multiplier, emergency_name, (), True, clamped,
+        )  # fmt: skip
         return Award(rule.key, rule.id, rule.org, rule.category, 0, True, expl)
     points = value
-    seen = []  # (cap, counter key, points used before, count used before)
-    for cap in rule.caps:
-        key = (cap.bucket, period_key(cap.per, local))
-        base = counters.get(key, _ZERO)
-        extra = deltas.get(key) or _ZERO
-        seen.append((cap, key, base[0] + extra[0], base[1] + extra[1]))
-    # A count cap refuses the award outright; a points cap cuts it to what is left.
-    for cap, _, _, used_count in seen:
-        if cap.count is not None and used_count >= cap.count:
-            points = 0
-    cuts = []
-    for cap, _, used_points, used_count in seen:
-        if cap.points is not None:
-            left = max(cap.points - used_points, 0)
-            cuts.append(points > left)
-            points = min(points, left)
-        else:
-            cuts.append(used_count >= cap.count)
-    if points > 0:
-        for key in dict.fromkeys(key for _, key, _, _ in seen):
-            d = deltas.setdefault(key, [0, 0])
-            d[0] += points
-            d[1] += 1
-    final_notes = []
-    for (cap, _, used_points, used_count), cut in zip(seen, cuts, strict=True):
-        if cap.points is not None:
-            note = CapNote(
-                cap.per.value,
-                "points",
-                cap.points,
-                used_points,
-                max(cap.points - used_points - points, 0),
-                cut,
-            )
-        else:
-            note = CapNote(
-                cap.per.value,
-                "count",
-                cap.count,
-                used_count,
-                max(cap.count - used_count - (points > 0), 0),
-                cut,
-            )
-        final_notes.append(note)
-    expl = Explanation(points=points, caps=tuple(final_notes), **common)
+    notes = ()
+    if rule.caps:
+        # Pass 1: what each cap's counter holds, counting earlier awards of this evaluation.
+        # A count cap refuses the award outright; a points cap cuts it to what is left.
+        year, month, day = local.year, local.month, local.day
+        seen = []
+        for cap in rule.caps:
+            key = (cap.bucket, period_key_ymd(cap.per_name, year, month, day))
+            used_points, used_count = counters.get(key, _ZERO)
+            extra = deltas.get(key)
+            if extra is not None:
+                used_points += extra[0]
+                used_count += extra[1]
+            if cap.count is not None:
+                cut = used_count >= cap.count
+                if cut:
+                    points = 0
+            else:
+                left = cap.points - used_points
+                cut = points > left
+                if cut:
+                    points = left if left > 0 else 0
+            seen.append((cap, key, used_points, used_count, cut))
+        # Pass 2: the notes need the final points; a later cap may have cut further.
+        notes = []
+        done = set()
+        for cap, key, used_points, used_count, cut in seen:
+            if cap.count is not None:
+                left = cap.count - used_count - (1 if points else 0)
+                notes.append(
+                    CapNote(cap.per_name, "count", cap.count, used_count, max(left, 0), cut)
+                )
+            else:
+                left = cap.points - used_points - points
+                notes.append(
+                    CapNote(cap.per_name, "points", cap.points, used_points, max(left, 0), cut)
+                )
+            if points and key not in done:
+                done.add(key)
+                d = deltas.get(key, _ZERO)
+                deltas[key] = (d[0] + points, d[1] + 1)
+        notes = tuple(notes)
+    expl = Explanation(
+        rule.key, rule.name, rule.name_en, formula, points_expr.is_constant, value, points,
+        multiplier, emergency_name, notes, False, clamped,
+    )  # fmt: skip
     return Award(rule.key, rule.id, rule.org, rule.category, points, False, expl)
 
 

@@ -24,6 +24,7 @@ import ast
 import datetime as dt
 import difflib
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,16 +46,21 @@ class EvalError(Exception):
 
 
 class Env:
-    """What an expression can read: one event, its member and the context, as plain values."""
+    """What an expression reads: one event, its member, the local time and the emergency.
 
-    __slots__ = ("context", "data", "event", "member", "units")
+    Attributes are read straight from the engine's facts objects when an expression asks for
+    them, so building an ``Env`` costs almost nothing.
+    """
 
-    def __init__(self, event: dict, data: dict, member: dict, context: dict, units: dict):
-        self.event = event
-        self.data = data
-        self.member = member
-        self.context = context
-        self.units = units
+    __slots__ = ("data", "emergency", "event", "local", "member", "units")
+
+    def __init__(self, event, data: dict, member, local: dt.datetime, emergency, units: dict):
+        self.event = event  # EventFacts
+        self.data = data  # the event's data with declared defaults filled in
+        self.member = member  # MemberFacts
+        self.local = local  # occurred_at in the deployment's time zone
+        self.emergency = emergency  # EmergencyFacts or None
+        self.units = units  # field name -> unit, for explanations
 
 
 # The attributes an expression may read, with their meaning (for docs and suggestions).
@@ -83,6 +89,24 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
         "month": "local month, 1-12",
     },
 }
+_GETTERS: dict[tuple[str, str], Callable[[Env], object]] = {
+    ("event", "type"): lambda env: env.event.type,
+    ("event", "org"): lambda env: env.event.org,
+    ("event", "partner"): lambda env: env.event.partner,
+    ("event", "occurred_at"): lambda env: env.local.isoformat(),
+    ("member", "party_member"): lambda env: env.member.party_member,
+    ("member", "industry"): lambda env: env.member.industry or "",
+    ("member", "level"): lambda env: env.member.level or "",
+    ("member", "primary_org"): lambda env: env.member.primary_org or "",
+    ("member", "orgs"): lambda env: env.member.orgs,
+    ("member", "tags"): lambda env: env.member.tags,
+    ("context", "emergency"): lambda env: env.emergency is not None,
+    ("context", "emergency_kind"): lambda env: (env.emergency.kind or "") if env.emergency else "",
+    ("context", "weekday"): lambda env: env.local.isoweekday(),
+    ("context", "hour"): lambda env: env.local.hour,
+    ("context", "date"): lambda env: env.local.date().isoformat(),
+    ("context", "month"): lambda env: env.local.month,
+}
 _LITERALS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 
@@ -103,13 +127,30 @@ def _within(org, ancestor) -> bool:
 
 
 def _any_within(orgs, ancestor) -> bool:
-    if not isinstance(orgs, list | tuple):
+    if not isinstance(orgs, list | tuple | frozenset):
         raise EvalError("any_within() needs a list of organisation codes")
     return any(_within(o, ancestor) for o in orgs)
 
 
+_NUMBER = (int, float)  # exact types: bool is not a number here
+
+
+def _constant(value):
+    """A closure returning ``value``, marked so operators can use the value directly."""
+
+    def fn(env):
+        return value
+
+    fn.const = value
+    return fn
+
+
 def _min(*xs):
-    if len(xs) == 1 and isinstance(xs[0], list | tuple):
+    if len(xs) == 2:
+        a, b = xs
+        if type(a) in _NUMBER and type(b) in _NUMBER:
+            return a if a <= b else b
+    if len(xs) == 1 and isinstance(xs[0], list | tuple | frozenset):
         xs = tuple(xs[0])
     if not xs:
         raise EvalError("min() of nothing")
@@ -118,7 +159,11 @@ def _min(*xs):
 
 
 def _max(*xs):
-    if len(xs) == 1 and isinstance(xs[0], list | tuple):
+    if len(xs) == 2:
+        a, b = xs
+        if type(a) in _NUMBER and type(b) in _NUMBER:
+            return a if a >= b else b
+    if len(xs) == 1 and isinstance(xs[0], list | tuple | frozenset):
         xs = tuple(xs[0])
     if not xs:
         raise EvalError("max() of nothing")
@@ -152,7 +197,7 @@ def _round(x, digits=0):
 
 
 def _len(x):
-    if not isinstance(x, str | list | tuple):
+    if not isinstance(x, str | list | tuple | frozenset):
         raise EvalError("len() needs text or a list")
     return len(x)
 
@@ -213,18 +258,19 @@ def round_half_up(x: float, digits: int = 0) -> float | int:
 
 def format_number(x) -> str:
     """Show 3.0 as '3' and 2.5 as '2.5' (at most two decimals)."""
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, float):
+    t = type(x)
+    if t is int:
+        return str(x)
+    if t is float:
         if x.is_integer():
             return str(int(x))
         return f"{x:.2f}".rstrip("0").rstrip(".")
+    if t is bool:
+        return "true" if x else "false"
     if isinstance(x, dt.datetime):
         return x.strftime("%Y-%m-%d %H:%M")
     if x is None:
         return "null"
-    if isinstance(x, str):
-        return x
     return str(x)
 
 
@@ -245,12 +291,12 @@ class Compiled:
 
 
 _BINOPS = {
-    ast.Add: ("+", 1, lambda a, b: a + b),
-    ast.Sub: ("−", 1, lambda a, b: a - b),
-    ast.Mult: ("×", 2, lambda a, b: a * b),
-    ast.Div: ("÷", 2, lambda a, b: a / b),
-    ast.FloorDiv: ("÷", 2, lambda a, b: a // b),
-    ast.Mod: ("mod", 2, lambda a, b: a % b),
+    ast.Add: ("+", 1, operator.add),
+    ast.Sub: ("−", 1, operator.sub),
+    ast.Mult: ("×", 2, operator.mul),
+    ast.Div: ("÷", 2, operator.truediv),
+    ast.FloorDiv: ("÷", 2, operator.floordiv),
+    ast.Mod: ("mod", 2, operator.mod),
 }
 _CMPOPS = {
     ast.Eq: lambda a, b: a == b,
@@ -291,14 +337,14 @@ def compile_expr(source: str) -> Compiled:
         raise ExprError(f"expression has {count} parts; the limit is {MAX_NODES}")
     compiler = _Compiler(lead)
     try:
-        fn, render, _ = compiler.node(tree.body)
+        fn, plan, _ = compiler.node(tree.body)
     except RecursionError:
         raise ExprError("expression is nested too deeply") from None
     const = _constant_value(tree.body)
     return Compiled(
         source=source,
         fn=fn,
-        render=render,
+        render=_renderer(plan),
         data_fields=frozenset(compiler.fields),
         constant=const[1],
         is_constant=const[0],
@@ -313,6 +359,48 @@ def _constant_value(node: ast.AST) -> tuple[bool, object]:
 
 _ATOM = 9  # precedence of things that never need parentheses
 
+# A render plan is (template, getters): the expression's text with "{}" where a value of the
+# event goes. Plans are put together at compile time, so explaining an award costs one
+# str.format call instead of a walk over the expression.
+Plan = tuple[str, tuple[Callable[[Env], str], ...]]
+
+
+def _literal(text: str) -> Plan:
+    return text.replace("{", "{{").replace("}", "}}"), ()
+
+
+def _value(getter: Callable[[Env], str]) -> Plan:
+    return "{}", (getter,)
+
+
+def _concat(*pieces: Plan | str) -> Plan:
+    template, getters = "", ()
+    for piece in pieces:
+        if isinstance(piece, str):
+            piece = _literal(piece)
+        template += piece[0]
+        getters += piece[1]
+    return template, getters
+
+
+def _wrap(plan: Plan) -> Plan:
+    return _concat("(", plan, ")")
+
+
+def _renderer(plan: Plan) -> Callable[[Env], str]:
+    template, getters = plan
+    if not getters:
+        text = template.format()
+        return lambda env: text
+    if len(getters) == 1:
+        (g,) = getters
+        return lambda env: template.format(g(env))
+    return lambda env: template.format(*[g(env) for g in getters])
+
+
+def _shown(fn: Callable[[Env], object]) -> Plan:
+    return _value(lambda env: format_number(fn(env)))
+
 
 class _Compiler:
     def __init__(self, lead: int):
@@ -322,7 +410,7 @@ class _Compiler:
     def fail(self, node: ast.AST, message: str):
         raise ExprError(message, self.lead + getattr(node, "col_offset", 0))
 
-    # Each method returns (fn, render, precedence).
+    # Each method returns (fn, plan, precedence).
     def node(self, node: ast.AST):
         method = getattr(self, "n_" + type(node).__name__, None)
         if method is None:
@@ -335,7 +423,7 @@ class _Compiler:
             if isinstance(value, str) and len(value) > 200:
                 self.fail(node, "text literals are limited to 200 characters")
             text = repr(value) if isinstance(value, str) else format_number(value)
-            return (lambda env: value), (lambda env: text), _ATOM
+            return _constant(value), _literal(text), _ATOM
         self.fail(node, f"literal {value!r} is not allowed")
 
     def n_List(self, node: ast.List | ast.Tuple):
@@ -345,10 +433,10 @@ class _Compiler:
         def fn(env):
             return [f(env) for f in fns]
 
-        def render(env):
-            return "[" + ", ".join(p[1](env) for p in parts) + "]"
-
-        return fn, render, _ATOM
+        items = []
+        for i, p in enumerate(parts):
+            items += [", ", p[1]] if i else [p[1]]
+        return fn, _concat("[", *items, "]"), _ATOM
 
     n_Tuple = n_List  # noqa: N815 - named after the ast class
 
@@ -356,7 +444,7 @@ class _Compiler:
         if node.id in _LITERALS:
             value = _LITERALS[node.id]
             text = format_number(value)
-            return (lambda env: value), (lambda env: text), _ATOM
+            return _constant(value), _literal(text), _ATOM
         if node.id in ATTRIBUTES:
             self.fail(
                 node,
@@ -394,36 +482,21 @@ class _Compiler:
             def fn(env):
                 return env.data.get(name)
 
-            def render(env):
-                value = env.data.get(name)
+            def show(env):
                 unit = env.units.get(name)
-                return format_number(value) + (UNIT_TOKEN.format(unit) if unit else "")
+                text = format_number(env.data.get(name))
+                return text + UNIT_TOKEN.format(unit) if unit else text
 
-            return fn, render, _ATOM
+            return fn, _value(show), _ATOM
         if len(path) != 2:
             self.fail(node, f"{root}.{attr} has no attributes")
-        if root == "event":
-
-            def fn(env):
-                return env.event[attr]
-        elif root == "member":
-
-            def fn(env):
-                return env.member[attr]
-        else:
-
-            def fn(env):
-                return env.context[attr]
-
-        def render(env):
-            return format_number(fn(env))
-
-        return fn, render, _ATOM
+        fn = _GETTERS[(root, attr)]
+        return fn, _shown(fn), _ATOM
 
     def n_UnaryOp(self, node: ast.UnaryOp):
         f, r, _ = self.node(node.operand)
         if isinstance(node.op, ast.Not):
-            return (lambda env: not f(env)), (lambda env: "not " + r(env)), 3
+            return (lambda env: not f(env)), _concat("not ", r), 3
         if isinstance(node.op, ast.USub):
 
             def neg(env):
@@ -431,7 +504,7 @@ class _Compiler:
                 _need_num("'-'", v)
                 return -v
 
-            return neg, (lambda env: "−" + r(env)), 8
+            return neg, _concat("−", r), 8
         if isinstance(node.op, ast.UAdd):
             return f, r, 8
         self.fail(node, "operator ~ is not allowed")
@@ -446,28 +519,32 @@ class _Compiler:
         is_add = isinstance(node.op, ast.Add)
         is_div = isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod)
 
-        def fn(env):
-            a = lf(env)
-            b = rf(env)
-            ta, tb = type(a), type(b)
-            if not ((ta is int or ta is float) and (tb is int or tb is float)):
-                if is_add and ta is str and tb is str:
-                    return a + b
-                raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {b!r}")
-            if is_div and b == 0:
-                raise EvalError("division by zero")
-            return op(a, b)
+        right_const = getattr(rf, "const", None)
+        if type(right_const) in _NUMBER and not (is_div and right_const == 0):
+            # the common `x * 5` shape: no call and no check for the constant side
 
-        def render(env):
-            left = lr(env)
-            right = rr(env)
-            if lp < prec:
-                left = f"({left})"
-            if rp <= prec and rp != _ATOM:
-                right = f"({right})"
-            return f"{left} {symbol} {right}"
+            def fn(env):
+                a = lf(env)
+                if type(a) not in _NUMBER:
+                    raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {right_const!r}")
+                return op(a, right_const)
 
-        return fn, render, prec
+        else:
+
+            def fn(env):
+                a = lf(env)
+                b = rf(env)
+                if type(a) not in _NUMBER or type(b) not in _NUMBER:
+                    if is_add and type(a) is str and type(b) is str:
+                        return a + b
+                    raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {b!r}")
+                if is_div and b == 0:
+                    raise EvalError("division by zero")
+                return op(a, b)
+
+        left = _wrap(lr) if lp < prec else lr
+        right = _wrap(rr) if rp <= prec and rp != _ATOM else rr
+        return fn, _concat(left, f" {symbol} ", right), prec
 
     def n_BoolOp(self, node: ast.BoolOp):
         parts = [self.node(v) for v in node.values]
@@ -495,10 +572,10 @@ class _Compiler:
 
             word, prec = " or ", 1
 
-        def render(env):
-            return word.join(p[1](env) for p in parts)
-
-        return fn, render, prec
+        items = []
+        for i, p in enumerate(parts):
+            items += [word, p[1]] if i else [p[1]]
+        return fn, _concat(*items), prec
 
     def n_Compare(self, node: ast.Compare):
         left = self.node(node.left)
@@ -526,10 +603,7 @@ class _Compiler:
                 except TypeError:
                     raise EvalError("cannot compare these values") from None
 
-        def render(env):
-            return format_number(fn(env))
-
-        return fn, render, 4
+        return fn, _shown(fn), 4
 
     def n_IfExp(self, node: ast.IfExp):
         tf, tr, tp = self.node(node.body)
@@ -539,10 +613,9 @@ class _Compiler:
         def fn(env):
             return tf(env) if cf(env) else ef(env)
 
-        def render(env):
-            return tr(env) if cf(env) else er(env)
-
-        return fn, render, min(tp, ep)
+        # the explanation shows the branch taken
+        show_true, show_false = _renderer(tr), _renderer(er)
+        return fn, _value(lambda env: show_true(env) if cf(env) else show_false(env)), min(tp, ep)
 
     def n_Call(self, node: ast.Call):
         if not isinstance(node.func, ast.Name):
@@ -570,6 +643,12 @@ class _Compiler:
 
             def fn(env):
                 return func(a(env))
+        elif len(fns) == 2 and type(getattr(fns[1], "const", None)) in _NUMBER:
+            a, b_value = fns[0], fns[1].const
+
+            def fn(env):
+                return func(a(env), b_value)
+
         elif len(fns) == 2:
             a, b = fns
 
@@ -580,10 +659,10 @@ class _Compiler:
             def fn(env):
                 return func(*[f(env) for f in fns])
 
-        def render(env):
-            return f"{name}(" + ", ".join(p[1](env) for p in parts) + ")"
-
-        return fn, render, _ATOM
+        items = []
+        for i, p in enumerate(parts):
+            items += [", ", p[1]] if i else [p[1]]
+        return fn, _concat(f"{name}(", *items, ")"), _ATOM
 
 
 def _describe(node: ast.AST) -> str:

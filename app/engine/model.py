@@ -57,9 +57,8 @@ class EventType:
     span: bool
     where: Where
 
-    @property
-    def defaults(self) -> dict[str, object]:
-        return {k: f.default for k, f in self.fields.items() if f.default is not None}
+    defaults: dict[str, object] = field(default_factory=dict)  # declared defaults, by field
+    units: dict[str, str] = field(default_factory=dict)  # declared units, by field
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,12 @@ class Cap:
     per: Per
     points: int | None
     count: int | None
-    bucket: str  # counter key: the rule's key, or "pool:<org>:<name>"
+    bucket: str  # counter key: the rule's key, or "pool:<tree>:<name>"
     pool: str | None = None
+    per_name: str = ""  # per as plain text, filled in: the evaluator's hot path reads it
+
+    def __post_init__(self):
+        object.__setattr__(self, "per_name", self.per.value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,18 +25,27 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
-def period_key(per: Per, local: dt.datetime | dt.date) -> str:
+def period_key(per: Per | str, local: dt.datetime | dt.date) -> str:
     """The key of the period of kind ``per`` that contains ``local`` (already in local time)."""
-    if per is Per.DAY:
+    # Cached by plain text: hashing an Enum member runs Python code, a str's hash is cached.
+    return period_key_ymd(str(per), local.year, local.month, local.day)
+
+
+@lru_cache(maxsize=8192)
+def period_key_ymd(per: str, year: int, month: int, day: int) -> str:
+    local = dt.date(year, month, day)
+    if per == "day":
         return f"day:{local:%Y-%m-%d}"
-    if per is Per.WEEK:
+    if per == "week":
         year, week, _ = local.isocalendar()
         return f"week:{year}-W{week:02d}"
-    if per is Per.MONTH:
+    if per == "month":
         return f"month:{local:%Y-%m}"
-    if per is Per.YEAR:
+    if per == "year":
         return f"year:{local:%Y}"
-    return "ever"
+    if per == "ever":
+        return "ever"
+    raise ValueError(f"unknown period {per!r}")
 
 
 def period_keys(local: dt.datetime | dt.date) -> dict[Per, str]:

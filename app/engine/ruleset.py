@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from .model import Badge, EventType, Expiry, Level, Reward, Rule, RulesFile
 
+_CACHE_LIMIT = 500_000
+
 
 def ancestors(code: str) -> list[str]:
     """``sx.ty.a`` → ``['sx.ty.a', 'sx.ty', 'sx']`` (self first)."""
@@ -44,7 +46,7 @@ class RuleSet:
     event_types: dict[str, EventType]
     files: dict[str, RulesFile]
     chains: dict[str, tuple[Rule, ...]]
-    _by_type: dict[tuple[str | None, str | None, str], tuple[Rule, ...]] = field(
+    _by_type: dict[tuple[str, str | None, str], tuple[Rule, ...]] = field(
         default_factory=dict, repr=False
     )
 
@@ -59,12 +61,14 @@ class RuleSet:
         """Rules tried, in order, for an event of ``event_type`` at ``org`` by a member of
         ``industry``: the regional chain (most specific organisation first), then the chain of
         the member's industry committee. Cached; the rule set is immutable."""
-        region = self.file_org_for(org)
-        ind = self.file_org_for(industry_org(industry)) if industry else None
-        key = (region, ind, event_type)
+        key = (org, industry, event_type)
         found = self._by_type.get(key)
         if found is None:
+            region = self.file_org_for(org)
+            ind = self.file_org_for(industry_org(industry)) if industry else None
             found = tuple(r for r in self.chain(region, ind) if event_type in r.types)
+            if len(self._by_type) >= _CACHE_LIMIT:
+                self._by_type.clear()  # bounded: thousands of stations × types × industries
             self._by_type[key] = found
         return found
 

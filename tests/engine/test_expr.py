@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from app.engine import EmergencyFacts, EventFacts, MemberFacts
 from app.engine.expr import (
     MAX_LENGTH,
     Env,
@@ -14,33 +15,25 @@ from app.engine.expr import (
 
 
 def env(data=None, member=None, context=None, event=None, units=None):
+    context = {"hour": 9, **(context or {})}
+    local = dt.datetime(2026, 11, 30, context["hour"], tzinfo=dt.UTC)
+    local += dt.timedelta(days=context.get("weekday", 1) - 1)
+    emergency = EmergencyFacts("flood", "flood") if context.get("emergency") else None
     return Env(
-        {
-            "type": "duty.shift",
-            "org": "sx.ty",
-            "partner": "p1",
-            "occurred_at": "x",
-            **(event or {}),
-        },
+        EventFacts(
+            **{
+                "type": "duty.shift",
+                "org": "sx.ty",
+                "partner": "p1",
+                "occurred_at": local,
+                "data": data or {},
+                **(event or {}),
+            }
+        ),
         data or {},
-        {
-            "party_member": False,
-            "industry": "",
-            "level": "",
-            "primary_org": "",
-            "orgs": [],
-            "tags": [],
-            **(member or {}),
-        },
-        {
-            "emergency": False,
-            "emergency_kind": "",
-            "weekday": 1,
-            "hour": 9,
-            "date": "2026-11-30",
-            "month": 11,
-            **(context or {}),
-        },
+        MemberFacts(**(member or {})),
+        local,
+        emergency,
         units or {},
     )
 
@@ -77,7 +70,7 @@ def test_expressions_compute_what_they_say(source, data, expected):
 
 def test_member_context_and_event_attributes_are_readable():
     e = env(
-        member={"party_member": True, "tags": ["grid_member"], "orgs": ["sx.ty.a"]},
+        member={"party_member": True, "tags": frozenset({"grid_member"}), "orgs": ("sx.ty.a",)},
         context={"emergency": True, "weekday": 6, "hour": 23},
     )
     source = (

@@ -63,3 +63,15 @@ def test_oversized_file_is_refused():
 def test_empty_document_is_none():
     assert load_yaml("") is None
     assert load_yaml("# only a comment\n") is None
+
+
+def test_typed_plain_scalars_still_resolve_after_the_fast_path():
+    doc = load_yaml(
+        "a: yes\nb: Off\nc: null\nd: ~\ne: 1.5\nf: -3\ng: 2026-11-30\nh: nothing\ni: .inf\n"
+    )
+    assert doc["a"] is True and doc["b"] is False
+    assert doc["c"] is None and doc["d"] is None
+    assert doc["e"] == 1.5 and doc["f"] == -3
+    assert str(doc["g"]) == "2026-11-30"
+    assert doc["h"] == "nothing"
+    assert doc["i"] == float("inf")
