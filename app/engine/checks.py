@@ -71,9 +71,17 @@ def _run_example(ruleset, file_org, example, rep, covered) -> None:
     counters = {}
     local = occurred.astimezone(ruleset.tz)
     rules = ruleset.rules_for(org, member.industry, event.type)
+    pools = {cap.pool: cap.bucket for r in rules for cap in r.caps if cap.pool}
     for c in raw.get("counters", ()):
         if "pool" in c:
-            bucket = f"pool:{c['pool']}"
+            if c["pool"] not in pools:
+                rep.error(
+                    pos,
+                    f"{label}: counters name pool {c['pool']!r}, which no rule "
+                    f"applying to {event.type} events at {org} uses",
+                )
+                return
+            bucket = pools[c["pool"]]
         else:
             rule = next((r for r in rules if r.id == c["rule"]), None)
             if rule is None:
@@ -102,8 +110,10 @@ def _run_example(ruleset, file_org, example, rep, covered) -> None:
     if "points" in expect and expect["points"] != result.points:
         problems.append(f"{result.points} points, expected {expect['points']}")
     for rid, want in expect.get("rules", {}).items():
-        got = sum(a.points for a in result.awards if a.rule_id == rid)
-        if not any(a.rule_id == rid for a in result.awards):
+        # "id" names every rule with that id; "org:id" one tree's rule exactly
+        named = [a for a in result.awards if (a.rule if ":" in rid else a.rule_id) == rid]
+        got = sum(a.points for a in named)
+        if not named:
             problems.append(f"rule {rid!r} did not match, expected {want} points")
         elif got != want:
             problems.append(f"rule {rid!r} gave {got} points, expected {want}")

@@ -25,6 +25,7 @@ ORG_CODE = r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*"
 ORG_HINT = "lower-case dotted path such as sx.ty.xiaodian or ind.delivery"
 ID = r"[a-z0-9][a-z0-9_-]*"
 ID_HINT = "lower-case letters, digits, '-' and '_'"
+RULE_REF = rf"({ORG_CODE}:)?{ID}"  # a rule id, or org:id to name one tree's rule exactly
 EVENT_TYPE = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*"
 EVENT_PATTERN = r"\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?"
 FIELD_NAME = r"[a-z][a-z0-9_]*"
@@ -94,7 +95,8 @@ CAP = Obj(
             pattern=ID,
             hint=ID_HINT,
             max_len=64,
-            description="Share this cap with every rule naming the same pool in this file's tree",
+            description="Share this cap with every rule of the same tree (sx…, ind…) that names "
+            "the same pool",
         ),
     },
     required=("per",),
@@ -242,7 +244,15 @@ REWARD = Obj(
             {
                 "min_level": Str(pattern=ID),
                 "party_member": Bool(),
-                "subtree": Bool(description="Only members of this organisation's subtree"),
+                "subtree": OneOf(
+                    (
+                        (bool, Bool()),
+                        (str, Str(pattern=ORG_CODE, hint=ORG_HINT)),
+                    ),
+                    expected="true (this organisation) or an organisation code",
+                    description="Only members of this organisation's subtree (true) or of the "
+                    "named organisation's (e.g. a service centre serving its whole city: sx.ty)",
+                ),
                 "badge": Str(pattern=ID),
                 "industry": Str(pattern=ID),
             }
@@ -328,7 +338,7 @@ EXAMPLE = Obj(
                 "points": Int(0, 100_000_000, description="Total points awarded"),
                 "status": Str(choices=("awarded", "pending", "no_match")),
                 "rules": MapOf(
-                    Int(0, 100_000_000), key_pattern=ID, description="Points per rule id"
+                    Int(0, 100_000_000), key_pattern=RULE_REF, description="Points per rule id"
                 ),
             }
         ),

@@ -36,6 +36,7 @@ from .model import (
     Rule,
     RulesFile,
     Where,
+    pool_bucket,
 )
 from .periods import DEFAULT_TIMEZONE, zone
 from .ruleset import RuleSet, ancestors, match_event_types
@@ -389,13 +390,14 @@ def _build_rule(
                         "declare",
                     )
                     ok = False
-    caps = _caps(raw, key, rep) if "caps" in raw else (base.caps if base else ())
+    caps = _caps(raw, key, org, rep) if "caps" in raw else (base.caps if base else ())
     if caps is None:
         return None
     active_from, active_until = (base.active_from, base.active_until) if base else (None, None)
-    if "active" in raw:
+    if "active" in raw:  # an override changes the dates it gives and inherits the other
         window = raw["active"]
-        active_from, active_until = window.get("from"), window.get("until")
+        active_from = window.get("from", active_from)
+        active_until = window.get("until", active_until)
         if active_from and active_until and active_from > active_until:
             rep.error(
                 raw.val_pos["active"],
@@ -404,9 +406,9 @@ def _build_rule(
             ok = False
     multiplier = base.multiplier if base else None
     emergency_only = base.emergency_only if base else False
-    if "emergency" in raw:
-        multiplier = raw["emergency"].get("multiplier")
-        emergency_only = raw["emergency"].get("only", False)
+    if "emergency" in raw:  # likewise key by key
+        multiplier = raw["emergency"].get("multiplier", multiplier)
+        emergency_only = raw["emergency"].get("only", emergency_only)
     if not ok or types is None:
         return None
     return Rule(
@@ -447,13 +449,13 @@ def _resolve_on(on: tuple[str, ...], pos: Pos, rep: Reporter, build: _Build) -> 
     return frozenset(types) if ok else None
 
 
-def _caps(raw: YDict, key: str, rep: Reporter) -> tuple[Cap, ...] | None:
+def _caps(raw: YDict, key: str, org: str, rep: Reporter) -> tuple[Cap, ...] | None:
     caps = []
     seen = set()
     for c in raw["caps"]:
         per = Per(c["per"])
         kind = "points" if "points" in c else "count"
-        bucket = f"pool:{c['pool']}" if "pool" in c else key
+        bucket = pool_bucket(org, c["pool"]) if "pool" in c else key
         if (bucket, per, kind) in seen:
             rep.error(raw.val_pos["caps"], f"two {per.value} {kind} caps on the same counter")
             return None
@@ -574,7 +576,7 @@ def _load_rewards(src, data, org) -> tuple[Reward, ...]:
                 limit_count=limit.get("count"),
                 min_level=elig.get("min_level"),
                 party_member_only=elig.get("party_member", False),
-                subtree_only=elig.get("subtree", False),
+                subtree=org if elig.get("subtree") is True else (elig.get("subtree") or None),
                 badge=elig.get("badge"),
                 industry=elig.get("industry"),
                 valid_from=valid.get("from"),
@@ -620,6 +622,12 @@ def _check_references(ruleset: RuleSet, sources: list[_Source], diags: list[Diag
             if r.badge and r.badge not in badges:
                 rep.error(
                     pos, f"reward {r.id!r}: badge {r.badge!r} is not defined at {f.org} or above"
+                )
+            if r.industry and f"ind.{r.industry}" not in ruleset.files:
+                rep.warn(
+                    pos,
+                    f"reward {r.id!r}: no industry committee ind.{r.industry} has a rules file; "
+                    "is the industry spelled right?",
                 )
 
 

@@ -61,12 +61,17 @@ class EventType:
     units: dict[str, str] = field(default_factory=dict)  # declared units, by field
 
 
+def pool_bucket(org: str, pool: str) -> str:
+    """The counter of a named pool: shared within one tree (``sx…`` or ``ind…``), not across."""
+    return f"pool:{org.split('.', 1)[0]}:{pool}"
+
+
 @dataclass(frozen=True, slots=True)
 class Cap:
     per: Per
     points: int | None
     count: int | None
-    bucket: str  # counter key: the rule's key, or "pool:<tree>:<name>"
+    bucket: str  # counter key: the rule's key, or pool_bucket(org, pool)
     pool: str | None = None
     per_name: str = ""  # per as plain text, filled in: the evaluator's hot path reads it
 
@@ -143,7 +148,7 @@ class Reward:
     limit_count: int | None
     min_level: str | None
     party_member_only: bool
-    subtree_only: bool
+    subtree: str | None  # only members of this organisation's subtree may redeem
     badge: str | None
     industry: str | None
     valid_from: dt.date | None

@@ -76,6 +76,10 @@ examples:
     event: {type: duty.shift, occurred_at: 2026-11-20T09:00:00, data: {hours: 1}}
     counters: [{rule: nope, per: day, points: 1}]
     expect: {points: 5}
+  - name: counters of a pool nobody uses
+    event: {type: duty.shift, occurred_at: 2026-11-20T09:00:00, data: {hours: 1}}
+    counters: [{pool: nope, per: day, points: 1}]
+    expect: {points: 5}
 """,
     )
     messages = [str(d) for d in rules_dir.load().errors]
@@ -86,6 +90,38 @@ examples:
     assert any("'elsewhere': event org 'sx.dt' is not sx.ty or below it" in m for m in messages)
     assert any("'unknown type': event type 'duty.nope' is not declared" in m for m in messages)
     assert any("counters name rule 'nope', which does not apply" in m for m in messages)
+    assert any(
+        "counters name pool 'nope', which no rule applying to duty.shift events" in m
+        for m in messages
+    )
+
+
+def test_expect_rules_may_name_a_rule_of_one_tree_exactly(rules_dir):
+    rules_dir.org("sx", RULES)
+    rules_dir.org(
+        "ind.delivery",
+        """
+rules:
+  - {id: shift, name: 行业值守, on: duty.shift, points: 1, category: other}
+examples:
+  - name: both trees
+    event: {type: duty.shift, org: ind.delivery, occurred_at: 2026-11-20T09:00:00, data: {hours: 3}}
+    member: {industry: delivery}
+    expect: {rules: {shift: 1, "ind.delivery:shift": 1}}
+""",
+    )
+    rules_dir.org(
+        "sx.ty",
+        """
+examples:
+  - name: region and industry rules of the same id
+    event: {type: duty.shift, occurred_at: 2026-11-20T09:00:00, data: {hours: 3}}
+    member: {industry: delivery}
+    expect: {points: 16, rules: {shift: 16, "sx:shift": 15, "ind.delivery:shift": 1}}
+""",
+    )
+    result = rules_dir.load()
+    assert result.ruleset is not None, [str(d) for d in result.errors]
 
 
 def test_warns_about_rules_no_example_covers(rules_dir):

@@ -99,7 +99,7 @@ def test_a_pool_is_shared_by_rules_and_counted_within_one_evaluation(rules_dir):
     )
     result = evaluate(rules_dir.ruleset(), shift(), MEMBER)
     assert [a.points for a in result.awards] == [30, 20]
-    assert result.counters == {("pool:daily", "day:2026-11-20"): (50, 2)}
+    assert result.counters == {("pool:sx:daily", "day:2026-11-20"): (50, 2)}
 
 
 def test_inheritance_order_override_and_stable_counter_key(tree):
@@ -340,3 +340,56 @@ def test_member_and_context_facts_reach_conditions(rules_dir):
     assert evaluate(rs, event, member).points == 7  # 2026-11-20 is a Friday
     assert evaluate(rs, event, MemberFacts()).status is EvalStatus.NO_MATCH
     assert TZ.key == "Asia/Shanghai"
+
+
+def test_an_override_of_emergency_or_active_keeps_the_inherited_sub_keys(rules_dir):
+    rules_dir.org(
+        "sx",
+        """
+        rules:
+          - {id: flood, name: 防汛, on: duty.shift, points: 10, category: pioneer,
+             emergency: {only: true, multiplier: 2}, active: {from: 2026-06-01, until: 2026-09-30}}
+        """,
+    )
+    rules_dir.org(
+        "sx.cz",
+        "rules:\n  - {id: flood, emergency: {multiplier: 3}, active: {until: 2026-10-31}}\n",
+    )
+    rs = rules_dir.ruleset()
+    (rule,) = rs.chains["sx.cz"]
+    assert (rule.emergency_only, rule.multiplier) == (True, 3)
+    assert (str(rule.active_from), str(rule.active_until)) == ("2026-06-01", "2026-10-31")
+    calm = evaluate(rs, shift(org="sx.cz", when=at(2026, 10, 20, 9)), MEMBER)
+    assert calm.status is EvalStatus.NO_MATCH  # still emergency-only
+    flood = evaluate(
+        rs, shift(org="sx.cz", when=at(2026, 10, 20, 9)), MEMBER, emergency=EmergencyFacts("汛", "")
+    )
+    assert flood.points == 30
+    spring = evaluate(
+        rs, shift(org="sx.cz", when=at(2026, 5, 20, 9)), MEMBER, emergency=EmergencyFacts("汛", "")
+    )
+    assert spring.status is EvalStatus.NO_MATCH  # the inherited from-date still holds
+
+
+def test_pools_are_shared_within_a_tree_not_across_trees(rules_dir):
+    rules_dir.org(
+        "sx",
+        "rules:\n  - {id: a, name: A, on: duty.shift, points: 30, category: other,"
+        " caps: [{per: day, points: 40, pool: p}]}\n",
+    )
+    rules_dir.org(
+        "sx.ty",
+        "rules:\n  - {id: b, name: B, on: duty.shift, points: 30, category: other,"
+        " caps: [{per: day, points: 40, pool: p}]}\n",
+    )
+    rules_dir.org(
+        "ind.delivery",
+        "rules:\n  - {id: c, name: C, on: duty.shift, points: 30, category: other,"
+        " caps: [{per: day, points: 40, pool: p}]}\n",
+    )
+    result = evaluate(rules_dir.ruleset(), shift(org="sx.ty"), MemberFacts(industry="delivery"))
+    assert [(a.rule, a.points) for a in result.awards] == [
+        ("sx.ty:b", 30),
+        ("sx:a", 10),  # same tree, same pool: cut
+        ("ind.delivery:c", 30),  # another tree's pool of the same name
+    ]

@@ -300,12 +300,34 @@ expiry: {policy: after_months, months: 24, warn_days: 30}
     assert (f.badges[0].repeat_every, f.badges[0].repeat_max, f.badges[0].bonus) == (10, 3, 5)
     r = f.rewards[0]
     assert (r.cost, r.stock_total, r.stock_per_count, r.limit_count) == (80, 100, 20, 1)
-    assert (r.min_level, r.party_member_only, r.subtree_only, r.badge) == (
+    assert (r.min_level, r.party_member_only, r.subtree, r.badge) == (
         "expert",
         True,
-        True,
+        "sx",
         "ten",
     )
     assert (r.sponsor, r.budget_yuan, r.yuan_per_item, r.pickup_hours) == ("工会", 1000, 15, 72)
     assert rs.expiry_for("sx.ty.any").months == 24
     assert rs.levels_for("sx.ty.any")[1].bonus == 20
+
+
+def test_reward_subtree_may_name_another_organisation(rules_dir):
+    rules_dir.org("sx")
+    rules_dir.org(
+        "sx.ty.service-centre",
+        "rewards:\n  - {id: r, name: R, cost: 5, eligibility: {subtree: sx.ty}}\n"
+        "  - {id: s, name: S, cost: 5, eligibility: {subtree: true}}\n",
+    )
+    rewards = rules_dir.ruleset().rewards_at("sx.ty.service-centre")
+    assert [r.subtree for r in rewards] == ["sx.ty", "sx.ty.service-centre"]
+
+
+def test_reward_for_an_industry_without_a_committee_is_a_warning(rules_dir):
+    rules_dir.org(
+        "sx", "rewards:\n  - {id: r, name: R, cost: 5, eligibility: {industry: delivry}}\n"
+    )
+    result = rules_dir.load()
+    assert result.ruleset is not None
+    assert any(
+        "no industry committee ind.delivry has a rules file" in str(w) for w in result.warnings
+    )
