@@ -23,10 +23,19 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import difflib
-import math
 import operator
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .functions import (
+    FUNCTIONS,
+    NUMBER,
+    EvalError,
+    format_number,
+    is_num,
+    need_num,
+)
 
 MAX_LENGTH = 1000
 MAX_NODES = 200
@@ -39,10 +48,6 @@ class ExprError(Exception):
         super().__init__(message)
         self.message = message
         self.offset = offset
-
-
-class EvalError(Exception):
-    """An expression that failed on one event (a missing field in arithmetic, division by 0)."""
 
 
 class Env:
@@ -110,31 +115,6 @@ _GETTERS: dict[tuple[str, str], Callable[[Env], object]] = {
 _LITERALS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
 
 
-def _is_num(x) -> bool:
-    return (type(x) is int or type(x) is float) and x == x
-
-
-def _need_num(name: str, *xs):
-    for x in xs:
-        if not _is_num(x):
-            raise EvalError(f"{name} needs numbers, got {x!r}")
-
-
-def _within(org, ancestor) -> bool:
-    if not isinstance(org, str) or not isinstance(ancestor, str):
-        raise EvalError("within() needs two organisation codes")
-    return org == ancestor or org.startswith(ancestor + ".")
-
-
-def _any_within(orgs, ancestor) -> bool:
-    if not isinstance(orgs, list | tuple | frozenset):
-        raise EvalError("any_within() needs a list of organisation codes")
-    return any(_within(o, ancestor) for o in orgs)
-
-
-_NUMBER = (int, float)  # exact types: bool is not a number here
-
-
 def _constant(value):
     """A closure returning ``value``, marked so operators can use the value directly."""
 
@@ -143,135 +123,6 @@ def _constant(value):
 
     fn.const = value
     return fn
-
-
-def _min(*xs):
-    if len(xs) == 2:
-        a, b = xs
-        if type(a) in _NUMBER and type(b) in _NUMBER:
-            return a if a <= b else b
-    if len(xs) == 1 and isinstance(xs[0], list | tuple | frozenset):
-        xs = tuple(xs[0])
-    if not xs:
-        raise EvalError("min() of nothing")
-    _need_num("min()", *xs)
-    return min(xs)
-
-
-def _max(*xs):
-    if len(xs) == 2:
-        a, b = xs
-        if type(a) in _NUMBER and type(b) in _NUMBER:
-            return a if a >= b else b
-    if len(xs) == 1 and isinstance(xs[0], list | tuple | frozenset):
-        xs = tuple(xs[0])
-    if not xs:
-        raise EvalError("max() of nothing")
-    _need_num("max()", *xs)
-    return max(xs)
-
-
-def _clamp(x, lo, hi):
-    _need_num("clamp()", x, lo, hi)
-    return max(lo, min(hi, x))
-
-
-def _abs(x):
-    _need_num("abs()", x)
-    return abs(x)
-
-
-def _floor(x):
-    _need_num("floor()", x)
-    return math.floor(x)
-
-
-def _ceil(x):
-    _need_num("ceil()", x)
-    return math.ceil(x)
-
-
-def _round(x, digits=0):
-    _need_num("round()", x, digits)
-    return round_half_up(x, int(digits))
-
-
-def _len(x):
-    if not isinstance(x, str | list | tuple | frozenset):
-        raise EvalError("len() needs text or a list")
-    return len(x)
-
-
-def _lower(x):
-    if not isinstance(x, str):
-        raise EvalError("lower() needs text")
-    return x.lower()
-
-
-def _startswith(x, prefix):
-    if not isinstance(x, str) or not isinstance(prefix, str):
-        raise EvalError("startswith() needs text")
-    return x.startswith(prefix)
-
-
-def _hours_between(start, end):
-    if not isinstance(start, dt.datetime) or not isinstance(end, dt.datetime):
-        raise EvalError("hours_between() needs two date-times")
-    return (end - start).total_seconds() / 3600
-
-
-def _default(x, fallback):
-    return fallback if x is None else x
-
-
-# name -> (function, min args, max args, description)
-FUNCTIONS: dict[str, tuple[Callable, int, int, str]] = {
-    "min": (_min, 1, 20, "smallest of its arguments"),
-    "max": (_max, 1, 20, "largest of its arguments"),
-    "clamp": (_clamp, 3, 3, "clamp(x, low, high)"),
-    "abs": (_abs, 1, 1, "absolute value"),
-    "floor": (_floor, 1, 1, "round down to a whole number"),
-    "ceil": (_ceil, 1, 1, "round up to a whole number"),
-    "round": (_round, 1, 2, "round half up, optionally to N decimals"),
-    "len": (_len, 1, 1, "length of text or a list"),
-    "lower": (_lower, 1, 1, "text in lower case"),
-    "startswith": (_startswith, 2, 2, "startswith(text, prefix)"),
-    "within": (_within, 2, 2, "within(org, 'sx.ty'): org is sx.ty or below it"),
-    "any_within": (_any_within, 2, 2, "any_within(member.orgs, 'sx.ty')"),
-    "hours_between": (_hours_between, 2, 2, "hours from one date-time to another"),
-    "default": (_default, 2, 2, "default(x, fallback): fallback when x is null"),
-}
-
-
-def round_half_up(x: float, digits: int = 0) -> float | int:
-    """Round halves away from zero (2.5 → 3), not to even as Python's ``round`` does.
-
-    A tiny epsilon absorbs binary noise, so 0.1 * 3 * 5 (= 1.5000000000000002) and 1.4999999999
-    both behave as people expect from the written numbers.
-    """
-    scale = 10**digits
-    y = abs(x) * scale
-    r = math.floor(y + 0.5 + 1e-9)
-    r = r if x >= 0 else -r
-    return r if digits == 0 else r / scale
-
-
-def format_number(x) -> str:
-    """Show 3.0 as '3' and 2.5 as '2.5' (at most two decimals)."""
-    t = type(x)
-    if t is int:
-        return str(x)
-    if t is float:
-        if x.is_integer():
-            return str(int(x))
-        return f"{x:.2f}".rstrip("0").rstrip(".")
-    if t is bool:
-        return "true" if x else "false"
-    if isinstance(x, dt.datetime):
-        return x.strftime("%Y-%m-%d %H:%M")
-    if x is None:
-        return "null"
-    return str(x)
 
 
 # Rendered formulas carry units as tokens ("3[[hours]]"); explain.render words them per language.
@@ -327,7 +178,9 @@ def compile_expr(source: str) -> Compiled:
     text = source.strip()
     lead = len(source) - len(source.lstrip())
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal": we report our own
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"syntax error: {exc.msg}", lead + max((exc.offset or 1) - 1, 0)) from None
     except (RecursionError, MemoryError, ValueError):
@@ -352,7 +205,7 @@ def compile_expr(source: str) -> Compiled:
 
 
 def _constant_value(node: ast.AST) -> tuple[bool, object]:
-    if isinstance(node, ast.Constant) and _is_num(node.value):
+    if isinstance(node, ast.Constant) and is_num(node.value):
         return True, node.value
     return False, None
 
@@ -501,7 +354,7 @@ class _Compiler:
 
             def neg(env):
                 v = f(env)
-                _need_num("'-'", v)
+                need_num("'-'", v)
                 return -v
 
             return neg, _concat("−", r), 8
@@ -520,12 +373,12 @@ class _Compiler:
         is_div = isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod)
 
         right_const = getattr(rf, "const", None)
-        if type(right_const) in _NUMBER and not (is_div and right_const == 0):
+        if type(right_const) in NUMBER and not (is_div and right_const == 0):
             # the common `x * 5` shape: no call and no check for the constant side
 
             def fn(env):
                 a = lf(env)
-                if type(a) not in _NUMBER:
+                if type(a) not in NUMBER:
                     raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {right_const!r}")
                 return op(a, right_const)
 
@@ -534,7 +387,7 @@ class _Compiler:
             def fn(env):
                 a = lf(env)
                 b = rf(env)
-                if type(a) not in _NUMBER or type(b) not in _NUMBER:
+                if type(a) not in NUMBER or type(b) not in NUMBER:
                     if is_add and type(a) is str and type(b) is str:
                         return a + b
                     raise EvalError(f"'{symbol}' needs numbers, got {a!r} and {b!r}")
@@ -643,7 +496,7 @@ class _Compiler:
 
             def fn(env):
                 return func(a(env))
-        elif len(fns) == 2 and type(getattr(fns[1], "const", None)) in _NUMBER:
+        elif len(fns) == 2 and type(getattr(fns[1], "const", None)) in NUMBER:
             a, b_value = fns[0], fns[1].const
 
             def fn(env):

@@ -16,23 +16,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import badges as badge_kinds
+from .catalogue import check_references, load_badges, load_expiry, load_levels, load_rewards
 from .checks import run_checks
 from .diagnostics import Diagnostic, Reporter, Severity
 from .events import convert_field
 from .expr import Compiled, ExprError, compile_expr, format_number
 from .format import EVENT_TYPES_FILE, EVENT_TYPES_FILENAME, RULES_FILE
 from .model import (
-    Badge,
     Cap,
     Category,
     EventType,
     Example,
-    Expiry,
     FieldSpec,
-    Level,
     Per,
-    Reward,
     Rule,
     RulesFile,
     Where,
@@ -161,7 +157,7 @@ def _load(directory: str | os.PathLike, timezone: str) -> LoadResult:
         files=files,
         chains=chains,
     )
-    _check_references(ruleset, org_sources, diags)
+    check_references(ruleset, diags)
     examples = 0
     if not any(d.severity is Severity.ERROR for d in diags):
         examples = run_checks(ruleset, diags)
@@ -289,10 +285,10 @@ def _load_org_files(sources: list[_Source], build: _Build):
             path=src.path,
             own_rules=own,
             disabled=frozenset(disabled),
-            levels=_load_levels(src, data, org),
-            badges=_load_badges(src, data, org, build),
-            rewards=_load_rewards(src, data, org),
-            expiry=_load_expiry(src, data),
+            levels=load_levels(src, data, org),
+            badges=load_badges(src, data, org, build),
+            rewards=load_rewards(src, data, org),
+            expiry=load_expiry(src, data),
             examples=tuple(
                 Example(e.get("name", ""), e, _where(src, e.pos)) for e in data.get("examples", ())
             ),
@@ -462,173 +458,6 @@ def _caps(raw: YDict, key: str, org: str, rep: Reporter) -> tuple[Cap, ...] | No
         seen.add((bucket, per, kind))
         caps.append(Cap(per, c.get("points"), c.get("count"), bucket, c.get("pool")))
     return tuple(caps)
-
-
-def _load_levels(src, data, org) -> tuple[Level, ...]:
-    levels = []
-    ids: set[str] = set()
-    prev = None
-    raw_list = data.get("levels", ())
-    for i, lv in enumerate(raw_list):
-        pos = lv.pos
-        if lv["id"] in ids:
-            src.rep.error(pos, f"duplicate level id {lv['id']!r}")
-            continue
-        ids.add(lv["id"])
-        if i == 0 and lv["min_points"] != 0:
-            src.rep.error(lv.val_pos["min_points"], "the first level must start at min_points: 0")
-        if prev is not None and lv["min_points"] <= prev:
-            src.rep.error(
-                lv.val_pos["min_points"],
-                f"level {lv['id']!r} needs more points than the level before it ({prev})",
-            )
-        prev = lv["min_points"]
-        levels.append(
-            Level(
-                lv["id"],
-                lv["name"],
-                lv.get("name_en", ""),
-                lv["min_points"],
-                lv.get("bonus", 0),
-                lv.get("icon", ""),
-                _where(src, pos),
-            )
-        )
-    return tuple(levels)
-
-
-def _load_badges(src, data, org, build) -> tuple[Badge, ...]:
-    out = []
-    ids: set[str] = set()
-    for b in data.get("badges", ()):
-        if b["id"] in ids:
-            src.rep.error(b.val_pos["id"], f"duplicate badge id {b['id']!r}")
-            continue
-        ids.add(b["id"])
-        cond = b["condition"]
-        params = badge_kinds.check_condition(
-            cond, b.val_pos["condition"], src.rep, build.event_types
-        )
-        if params is None:
-            continue
-        repeat = b.get("repeat", False)
-        every = repeat.get("every") if isinstance(repeat, dict) else None
-        out.append(
-            Badge(
-                id=b["id"],
-                org=org,
-                name=b["name"],
-                name_en=b.get("name_en", ""),
-                description=b.get("description", ""),
-                description_en=b.get("description_en", ""),
-                icon=b.get("icon", ""),
-                kind=cond["kind"],
-                params=params,
-                repeat_every=every,
-                repeat_max=repeat.get("max") if isinstance(repeat, dict) else None,
-                bonus=b.get("bonus", 0),
-                where=_where(src, b.pos),
-            )
-        )
-    return tuple(out)
-
-
-def _load_rewards(src, data, org) -> tuple[Reward, ...]:
-    out = []
-    ids: set[str] = set()
-    for r in data.get("rewards", ()):
-        if r["id"] in ids:
-            src.rep.error(r.val_pos["id"], f"duplicate reward id {r['id']!r}")
-            continue
-        ids.add(r["id"])
-        valid = r.get("valid", {})
-        if valid.get("from") and valid.get("until") and valid["from"] > valid["until"]:
-            src.rep.error(
-                r.val_pos["valid"],
-                f"valid window is inverted: from {valid['from']} is after until {valid['until']}",
-            )
-            continue
-        stock = r.get("stock", {})
-        per_period = stock.get("per_period", {})
-        limit = r.get("limit", {})
-        elig = r.get("eligibility", {})
-        sponsor = r.get("sponsor", {})
-        budget = sponsor.get("budget", {})
-        if budget.get("yuan") and not sponsor.get("yuan_per_item"):
-            src.rep.error(
-                r.val_pos["sponsor"],
-                "a budget in yuan needs yuan_per_item (what one redemption costs the sponsor)",
-            )
-            continue
-        out.append(
-            Reward(
-                id=r["id"],
-                org=org,
-                name=r["name"],
-                name_en=r.get("name_en", ""),
-                description=r.get("description", ""),
-                description_en=r.get("description_en", ""),
-                cost=r["cost"],
-                stock_total=stock.get("total"),
-                stock_per=Per(per_period["per"]) if per_period else None,
-                stock_per_count=per_period.get("count"),
-                limit_per=Per(limit["per"]) if limit else None,
-                limit_count=limit.get("count"),
-                min_level=elig.get("min_level"),
-                party_member_only=elig.get("party_member", False),
-                subtree=org if elig.get("subtree") is True else (elig.get("subtree") or None),
-                badge=elig.get("badge"),
-                industry=elig.get("industry"),
-                valid_from=valid.get("from"),
-                valid_until=valid.get("until"),
-                sponsor=sponsor.get("name"),
-                budget_per=Per(budget["per"]) if budget else None,
-                budget_points=budget.get("points"),
-                budget_yuan=budget.get("yuan"),
-                yuan_per_item=sponsor.get("yuan_per_item"),
-                pickup_hours=r.get("pickup_hours"),
-                icon=r.get("icon", ""),
-                where=_where(src, r.pos),
-            )
-        )
-    return tuple(out)
-
-
-def _load_expiry(src, data) -> Expiry | None:
-    e = data.get("expiry")
-    if not e:
-        return None
-    if e["policy"] == "after_months" and "months" not in e:
-        src.rep.error(data.val_pos["expiry"], "expiry policy after_months needs 'months'")
-        return None
-    return Expiry(e["policy"], e.get("months"), e.get("warn_days", 30))
-
-
-def _check_references(ruleset: RuleSet, sources: list[_Source], diags: list[Diagnostic]) -> None:
-    """Rewards may name a level of the ladder in force and a badge of their tree."""
-    for f in ruleset.files.values():
-        rep = Reporter(f.path, diags)
-        ladder = {lv.id for lv in ruleset.levels_for(f.org)}
-        badges = {b.id for b in ruleset.badges_for(f.org)}
-        for r in f.rewards:
-            pos = Pos(r.where.line, r.where.col)
-            if r.min_level and r.min_level not in ladder:
-                known = ", ".join(sorted(ladder)) or "no levels are defined here"
-                rep.error(
-                    pos,
-                    f"reward {r.id!r}: min_level {r.min_level!r} is not a level of "
-                    f"the ladder in force for {f.org} ({known})",
-                )
-            if r.badge and r.badge not in badges:
-                rep.error(
-                    pos, f"reward {r.id!r}: badge {r.badge!r} is not defined at {f.org} or above"
-                )
-            if r.industry and f"ind.{r.industry}" not in ruleset.files:
-                rep.warn(
-                    pos,
-                    f"reward {r.id!r}: no industry committee ind.{r.industry} has a rules file; "
-                    "is the industry spelled right?",
-                )
 
 
 def describe(result: LoadResult) -> str:

@@ -1,17 +1,12 @@
 import datetime as dt
+import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.engine import EmergencyFacts, EventFacts, MemberFacts
-from app.engine.expr import (
-    MAX_LENGTH,
-    Env,
-    EvalError,
-    ExprError,
-    compile_expr,
-    format_number,
-    round_half_up,
-)
+from app.engine.expr import MAX_LENGTH, Env, EvalError, ExprError, compile_expr
 
 
 def env(data=None, member=None, context=None, event=None, units=None):
@@ -179,24 +174,26 @@ def test_constants_are_recognised():
     assert not compile_expr("event.data.hours").is_constant
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (2.5, 3),
-        (3.5, 4),
-        (2.4999, 2),
-        (0.1 * 3 * 5, 2),
-        (1.5000000000000002, 2),
-        (-2.5, -3),
-        (7, 7),
-    ],
-)
-def test_round_half_up(value, expected):
-    assert round_half_up(value) == expected
+EXPR_ALPHABET = "0123456789 .+-*/%()<>=!,'[]_ abcdefghijklmnopqrstuvwxyz"
+EXPR_WORDS = st.sampled_from(
+    ["event.data.hours", "member.tags", "context.hour", "min(", "max(", " and ", " or ", " if ",
+     " else ", " in ", "not ", "1", "2.5", "'x'", ")", "(", "[", "]", ",", "*", "/", "within(",
+     "event.org", "null", "true", "__class__", "len(", "default("]
+)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("value", "text"), [(3.0, "3"), (2.5, "2.5"), (1 / 3, "0.33"), (True, "true"), (None, "null")]
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), deadline=None)
+@given(
+    st.one_of(st.text(EXPR_ALPHABET, max_size=60), st.lists(EXPR_WORDS, max_size=12).map("".join))
 )
-def test_format_number(value, text):
-    assert format_number(value) == text
+def test_any_text_compiles_or_fails_cleanly_and_evaluates_or_fails_cleanly(source):
+    try:
+        compiled = compile_expr(source)
+    except ExprError:
+        return
+    for data in ({}, {"hours": 3}, {"hours": "x"}, {"hours": None}):
+        try:
+            compiled.fn(env(data))
+            compiled.render(env(data))
+        except EvalError:
+            pass
