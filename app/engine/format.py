@@ -37,6 +37,12 @@ UNITS = ("hours", "minutes", "km", "count", "people", "yuan")
 MAX_POINTS = 100_000
 
 EXPRESSION = Str(max_len=1000, description="An expression; see docs/rules.md")
+_EVENT_PATTERN = Str(pattern=EVENT_PATTERN, hint="an event type, prefix.* or *")
+ON = OneOf(
+    ((str, _EVENT_PATTERN), (list, ListOf(_EVENT_PATTERN, 1))),
+    expected="an event type, a prefix.* pattern or a list of them",
+    description="Event types: one, a list, 'prefix.*' or '*'",
+)
 
 # --- event types -------------------------------------------------------------------------------
 
@@ -126,13 +132,7 @@ RULE = Obj(
         "name": Str(max_len=100, description="Readable name shown to riders (Chinese)"),
         "name_en": Str(max_len=100, description="Readable name (English)"),
         "description": Str(max_len=2000),
-        "on": OneOf(
-            (
-                (str, Str(pattern=EVENT_PATTERN, hint="an event type or prefix.*")),
-                (list, ListOf(Str(pattern=EVENT_PATTERN, hint="an event type or prefix.*"), 1)),
-            ),
-            expected="an event type, a prefix.* pattern or a list of them",
-        ),
+        "on": ON,
         "when": EXPRESSION,
         "points": OneOf(
             ((int, Int(0, MAX_POINTS)), (str, EXPRESSION)),
@@ -171,13 +171,7 @@ BADGE_CONDITION = Obj(
             description="event_count, field_sum, months_active, week_streak, rank, emergency, "
             "points_total"
         ),
-        "on": OneOf(
-            (
-                (str, Str(pattern=EVENT_PATTERN)),
-                (list, ListOf(Str(pattern=EVENT_PATTERN), 1)),
-            ),
-            expected="an event type, a prefix.* pattern or a list of them",
-        ),
+        "on": ON,
         "field": Str(pattern=FIELD_NAME),
         "at_least": Num(0, 1_000_000_000, exclusive_min=True),
         "board": Str(
