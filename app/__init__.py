@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cli, config
-
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the application: configuration, then each component's ``init_app``. No I/O."""
-    app = Flask(__name__)
-    config.load(app.config, overrides)
+    from . import api, cli, config, errors, extensions
+    from .services import rules
+
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app.config, overrides, app.instance_path)
+    extensions.init_db(app)
+    errors.init_app(app)
+    rules.init_app(app)
+    api.init_app(app)
     cli.init_app(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -12,8 +13,12 @@ from flask.cli import AppGroup
 
 from .engine import describe, load_ruleset
 from .engine.format import json_schema
+from .errors import AppError
+from .extensions import db
 
 rules_cli = AppGroup("rules", help="Check and inspect rules files.")
+partners_cli = AppGroup("partners", help="Partner platforms and their API keys.")
+orgs_cli = AppGroup("orgs", help="Organisations.")
 
 
 @rules_cli.command("check")
@@ -44,12 +49,56 @@ def rules_schema(output: str | None) -> None:
     """Print the JSON Schema of the rules format (rules/schema.json is this output)."""
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
     else:
         click.echo(text, nl=False)
 
 
+@partners_cli.command("create")
+@click.argument("name")
+@click.option("--code", help="Short code (default: from the name).")
+@click.option("--org", "orgs", multiple=True, help="May report for this subtree (repeat).")
+@click.option("--type", "types", multiple=True, help="May report these event types (repeat).")
+def partners_create(name: str, code: str | None, orgs: tuple, types: tuple) -> None:
+    """Create a partner and print its new API key, alone on the last line.
+
+    Only a hash of the key is stored: copy it now.
+    """
+    from .services.partners import create_partner
+
+    try:
+        partner, key = create_partner(name, code, list(orgs) or None, list(types) or None)
+        db.session.commit()
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"partner {partner.code} ({partner.name}) created; its API key:")
+    click.echo(key)
+
+
+@orgs_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def orgs_import(file: str) -> None:
+    """Create or update organisations from a CSV (code,name,kind) or YAML file.
+
+    Running it again with the same file changes nothing; any bad row refuses the whole file.
+    """
+    from .services.orgs import import_orgs, parse_rows
+
+    try:
+        rows = parse_rows(Path(file).read_text(encoding="utf-8"), file)
+        result = import_orgs(rows, file)
+        db.session.commit()
+    except AppError as exc:
+        for line in exc.details.get("errors", []) if isinstance(exc.details, dict) else []:
+            click.echo(line, err=True)
+        raise click.ClickException(exc.message) from None
+    click.echo(
+        f"organisations: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged"
+    )
+
+
 def init_app(app: Flask) -> None:
-    app.cli.add_command(rules_cli)
+    for group in (rules_cli, partners_cli, orgs_cli):
+        app.cli.add_command(group)

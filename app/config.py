@@ -6,22 +6,61 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 DEFAULTS: dict[str, object] = {
+    "DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "REDIS_URL": None,  # None: an in-process Redis stand-in (fakeredis), jobs run inline
     "RULES_DIR": "rules",
     "APP_TIMEZONE": "Asia/Shanghai",
     "SECRET_KEY": "dev-only-change-me",
+    "PHONE_HASH_KEY": None,  # None: derived from SECRET_KEY
+    "EVENT_HORIZON_DAYS": 90,  # events older than this are refused
+    "EVENT_FUTURE_SECONDS": 300,  # events further in the future are refused
+    "BATCH_LIMIT": 1000,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "PARTNER_KEY_CACHE_SECONDS": 10,
 }
 
-# Environment variables read at app creation (never at import).
-ENVIRONMENT = ("RULES_DIR", "APP_TIMEZONE", "SECRET_KEY")
+ENVIRONMENT = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "RULES_DIR",
+    "APP_TIMEZONE",
+    "SECRET_KEY",
+    "PHONE_HASH_KEY",
+    "EVENT_HORIZON_DAYS",
+    "BATCH_LIMIT",
+)
+_INTEGERS = {"EVENT_HORIZON_DAYS", "BATCH_LIMIT"}
 
 
-def load(config: dict, overrides: dict | None) -> None:
-    """Fill a Flask ``config`` from defaults, the environment and ``overrides``, in that order."""
+def load(config: dict, overrides: dict | None, instance_path: str) -> None:
+    """Fill a Flask ``config`` from defaults, the environment and ``overrides``, in that order,
+    then derive what Flask-SQLAlchemy needs."""
     config.update(DEFAULTS)
     for key in ENVIRONMENT:
-        if key in os.environ:
-            config[key] = os.environ[key]
+        value = os.environ.get(key)
+        if value:
+            config[key] = int(value) if key in _INTEGERS else value
     if overrides:
         config.update(overrides)
+    url = config["DATABASE_URL"] or f"sqlite:///{Path(instance_path) / 'pioneer.db'}"
+    config["SQLALCHEMY_DATABASE_URI"] = database_uri(url)
+    config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"])
+    )
+
+
+def database_uri(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs however they are written."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(uri: str) -> dict:
+    if uri.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}

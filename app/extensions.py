@@ -1,0 +1,57 @@
+"""Extension objects, created unbound and bound to an app in ``init_app``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .errors import handle_http_exception
+from .models.base import Base
+
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+class PartnerApi(Api):
+    """flask-smorest's Api, answering HTTP errors in our one JSON error shape."""
+
+    def handle_http_exception(self, error):
+        return handle_http_exception(error)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(compare_type=True, render_as_batch=True)
+api = PartnerApi()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, _record):
+    """SQLite: foreign keys on, WAL, wait for locks, and let SQLAlchemy's begin() decide."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    """SQLite: take the write lock when a transaction starts, so two writers queue instead
+    of failing when both try to upgrade a read lock."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_db(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)

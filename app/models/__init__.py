@@ -1,0 +1,27 @@
+"""SQLAlchemy models, one module per aggregate."""
+
+from .base import Base
+from .emergency import Emergency
+from .event import Event, EventStatus
+from .ledger import EARNING_KINDS, LedgerEntry, LedgerKind
+from .member import Counter, Member, MemberOrg, PartnerMember
+from .org import Organisation, OrgKind
+from .partner import Partner, PartnerKey
+
+__all__ = [
+    "EARNING_KINDS",
+    "Base",
+    "Counter",
+    "Emergency",
+    "Event",
+    "EventStatus",
+    "LedgerEntry",
+    "LedgerKind",
+    "Member",
+    "MemberOrg",
+    "OrgKind",
+    "Organisation",
+    "Partner",
+    "PartnerKey",
+    "PartnerMember",
+]

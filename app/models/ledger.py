@@ -1,0 +1,85 @@
+"""The ledger: append-only, the source of truth for every point.
+
+Each member's entries form a hash chain: entry ``seq`` n stores the hash of entry n-1 and its
+own hash over its content, and the member row keeps the newest hash, so an edited, removed or
+inserted entry is detectable (``flask ledger verify``). A correction is a new ``reverse`` entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigID, bigpk, moment
+
+
+class LedgerKind(StrEnum):
+    AWARD = "award"  # points for an event under a rule
+    BONUS = "bonus"  # level-up or badge bonus
+    REDEEM = "redeem"  # spent on a reward
+    REFUND = "refund"  # a redemption cancelled or expired
+    REVERSE = "reverse"  # undoes an earlier entry (recalculation, correction)
+    ADJUST = "adjust"  # manual adjustment by an organisation, with a reason
+    EXPIRE = "expire"  # points expired
+
+
+# kinds that count towards lifetime points (spending never lowers them)
+EARNING_KINDS = frozenset({LedgerKind.AWARD, LedgerKind.BONUS, LedgerKind.ADJUST})
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("member_id", "seq"),
+        Index("ix_ledger_entries_org_occurred", "org_code", "occurred_at"),
+        Index("ix_ledger_entries_event", "event_id"),
+    )
+
+    id: Mapped[bigpk]
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    seq: Mapped[int]  # 1, 2, 3 ... per member
+    points: Mapped[int]  # signed
+    kind: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("events.id"))
+    rule: Mapped[str | None] = mapped_column(String(300))  # the rule's key, "sx:pioneer-shift"
+    rules_version: Mapped[str | None] = mapped_column(String(16))
+    org_code: Mapped[str] = mapped_column(String(200))  # where the activity happened
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[moment]  # when the activity happened: decides its leaderboard period
+    created_at: Mapped[moment]
+    reason: Mapped[str] = mapped_column(Text)  # Chinese, for riders; explanation has the data
+    explanation: Mapped[dict | None]
+    reverses_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("ledger_entries.id"))
+    ref: Mapped[str | None] = mapped_column(String(64))  # redemption code, badge grant, ...
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def content_hash(self) -> str:
+        """SHA-256 over this entry's content and the previous entry's hash."""
+        return entry_hash(self.prev_hash, ledger_hash_fields({k: getattr(self, k) for k in HASHED}))
+
+
+# what an entry's hash covers (everything but its id, its explanation data and the hashes)
+HASHED = (
+    "member_id", "seq", "points", "kind", "event_id", "rule", "rules_version", "org_code",
+    "category", "occurred_at", "created_at", "reason", "reverses_id", "ref",
+)  # fmt: skip
+
+
+def ledger_hash_fields(row) -> dict:
+    return {k: _iso(row[k]) if isinstance(row[k], dt.datetime) else row[k] for k in HASHED}
+
+
+def _iso(moment_: dt.datetime) -> str:
+    return moment_.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(prev_hash: str, fields: dict) -> str:
+    text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + "\n" + text).encode()).hexdigest()

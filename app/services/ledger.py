@@ -1,0 +1,154 @@
+"""Appending to the ledger, and reading it back.
+
+The only writer of ``ledger_entries``. Entries are appended under the member's row lock, each
+with the next ``seq``, the previous entry's hash and its own, and the member's balance and
+lifetime points move in the same transaction, so a balance always equals the sum of its
+entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, insert, select, update
+
+from ..engine.periods import period_bounds, zone
+from ..extensions import db
+from ..models import EARNING_KINDS, LedgerEntry, Member
+from ..models.base import utcnow
+from ..models.ledger import entry_hash, ledger_hash_fields
+
+
+@dataclass
+class MemberState:
+    """A locked member's running totals while a transaction appends to its ledger."""
+
+    id: int
+    balance: int
+    lifetime: int
+    seq: int
+    head: str
+    dirty: bool = False
+
+
+@dataclass
+class LedgerWriter:
+    """Collects entries for many members and writes them in a few statements."""
+
+    states: dict[int, MemberState] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)
+
+    def lock(self, member_ids: list[int]) -> None:
+        """Lock the members' rows (in id order, so two writers never deadlock)."""
+        ids = sorted(set(member_ids) - set(self.states))
+        if not ids:
+            return
+        rows = db.session.execute(
+            select(
+                Member.id, Member.balance, Member.lifetime_points, Member.ledger_seq,
+                Member.ledger_head,
+            )
+            .where(Member.id.in_(ids))
+            .order_by(Member.id)
+            .with_for_update()
+        )  # fmt: skip
+        for row in rows:
+            self.states[row.id] = MemberState(row.id, row[1], row[2], row[3], row[4])
+
+    def append(self, member_id: int, points: int, kind: str, **fields) -> dict:
+        """Queue one entry for a locked member; return the row (its id is set on write)."""
+        state = self.states[member_id]
+        created = fields.pop("created_at", None) or utcnow()
+        row = {
+            "member_id": member_id,
+            "seq": state.seq + 1,
+            "points": points,
+            "kind": str(kind),
+            "event_id": fields.get("event_id"),
+            "rule": fields.get("rule"),
+            "rules_version": fields.get("rules_version"),
+            "org_code": fields["org_code"],
+            "partner_id": fields.get("partner_id"),
+            "category": str(fields.get("category", "other")),
+            "occurred_at": fields.get("occurred_at") or created,
+            "created_at": created,
+            "reason": fields["reason"],
+            "explanation": fields.get("explanation"),
+            "reverses_id": fields.get("reverses_id"),
+            "ref": fields.get("ref"),
+        }
+        state.seq += 1
+        state.balance += points
+        if kind in EARNING_KINDS or (kind == "reverse" and fields.get("reverses_earning")):
+            state.lifetime += points
+        state.dirty = True
+        self.rows.append(row)
+        return row
+
+    def write(self) -> None:
+        """Chain, insert the queued entries and move the members' totals, in two statements.
+
+        Hashes are computed here, when every field (the event id too) is final."""
+        if self.rows:
+            for row in self.rows:
+                state = self.states[row["member_id"]]
+                row["prev_hash"] = state.head
+                row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
+            db.session.execute(insert(LedgerEntry), self.rows)
+            self.rows = []
+        changed = [s for s in self.states.values() if s.dirty]
+        if changed:
+            db.session.execute(
+                update(Member),
+                [
+                    {
+                        "id": s.id,
+                        "balance": s.balance,
+                        "lifetime_points": s.lifetime,
+                        "ledger_seq": s.seq,
+                        "ledger_head": s.head,
+                    }
+                    for s in changed
+                ],
+            )
+            for s in changed:
+                s.dirty = False
+
+
+def period_totals(member_id: int, tz_name: str, now: dt.datetime | None = None) -> dict:
+    """Points earned this week and this month (by when the activity happened), by category."""
+    from ..engine import Per
+
+    tz = zone(tz_name)
+    local = (now or utcnow()).astimezone(tz).date()
+    out = {}
+    for name, per in (("week", Per.WEEK), ("month", Per.MONTH)):
+        start, end = period_bounds(per, local, tz)
+        rows = db.session.execute(
+            select(LedgerEntry.category, func.sum(LedgerEntry.points))
+            .where(
+                and_(
+                    LedgerEntry.member_id == member_id,
+                    LedgerEntry.occurred_at >= start,
+                    LedgerEntry.occurred_at < end,
+                    LedgerEntry.kind.in_(["award", "bonus", "reverse", "adjust"]),
+                )
+            )
+            .group_by(LedgerEntry.category)
+        )
+        by_category = {category: int(points or 0) for category, points in rows}
+        out[name] = {
+            "start": start.date().isoformat(),
+            "total": sum(by_category.values()),
+            "by_category": by_category,
+        }
+    return out
+
+
+def ledger_page(member_id: int, before: int | None, limit: int) -> list[LedgerEntry]:
+    """Newest first; ``before`` is the id of the last entry of the previous page."""
+    query = select(LedgerEntry).where(LedgerEntry.member_id == member_id)
+    if before is not None:
+        query = query.where(LedgerEntry.id < before)
+    return list(db.session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit)))

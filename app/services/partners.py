@@ -1,0 +1,106 @@
+"""Partners and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+
+from sqlalchemy import select
+
+from ..errors import Conflict, Invalid
+from ..extensions import db
+from ..models import Partner, PartnerKey
+
+KEY_PATTERN = re.compile(r"pp_([A-Za-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64]
+
+
+def create_partner(
+    name: str,
+    code: str | None = None,
+    allowed_orgs: list[str] | None = None,
+    allowed_types: list[str] | None = None,
+) -> tuple[Partner, str]:
+    """Create a partner with one API key; return the partner and the key (shown only once)."""
+    code = code or slug(name)
+    if not code:
+        raise Invalid("a partner needs a code of letters or digits", {"code": code})
+    if db.session.scalar(select(Partner).where(Partner.code == code)) is not None:
+        raise Conflict(f"partner {code!r} exists already", {"code": code})
+    partner = Partner(
+        code=code,
+        name=name,
+        allowed_orgs=allowed_orgs or ["*"],
+        allowed_types=allowed_types or ["*"],
+    )
+    db.session.add(partner)
+    db.session.flush()
+    return partner, add_key(partner)
+
+
+def add_key(partner: Partner) -> str:
+    """Give ``partner`` a new key (the old ones stay valid until revoked)."""
+    key_id = secrets.token_hex(6)
+    key = f"pp_{key_id}_{secrets.token_urlsafe(32)}"
+    db.session.add(PartnerKey(partner_id=partner.id, key_id=key_id, key_hash=hash_key(key)))
+    db.session.flush()
+    return key
+
+
+class KeyCache:
+    """Partners by key id for a few seconds, so a request costs no query for its key.
+    Revoking a key takes effect within ``ttl`` seconds."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, str, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> tuple[str, int] | None:
+        item = self._items.get(key_id)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1], item[2]
+
+    def put(self, key_id: str, key_hash: str, partner_id: int) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key_id] = (time.monotonic() + self.ttl, key_hash, partner_id)
+
+
+def authenticate(key: str, cache: KeyCache) -> Partner | None:
+    """The active partner owning ``key``, or None. Compares hashes in constant time."""
+    match = KEY_PATTERN.fullmatch(key or "")
+    if match is None:
+        return None
+    key_id = match.group(1)
+    found = cache.get(key_id)
+    if found is None:
+        row = db.session.execute(
+            select(PartnerKey.key_hash, PartnerKey.partner_id)
+            .join(Partner)
+            .where(
+                PartnerKey.key_id == key_id,
+                PartnerKey.revoked_at.is_(None),
+                Partner.active.is_(True),
+            )
+        ).first()
+        if row is None:
+            return None
+        found = (row.key_hash, row.partner_id)
+        cache.put(key_id, *found)
+    if not hmac.compare_digest(found[0], hash_key(key)):
+        return None
+    return db.session.get(Partner, found[1])
