@@ -25,7 +25,9 @@ class PartnerApi(Api):
         return handle_http_exception(error)
 
 
-db = SQLAlchemy(model_class=Base)
+# expire_on_commit=False: a view that commits can still build its response from the objects
+# it holds, without reading them all back
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(compare_type=True, render_as_batch=True)
 api = PartnerApi()
 
