@@ -1,0 +1,89 @@
+"""CLI commands that touch the database: partners and organisations."""
+
+import re
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Organisation, Partner, PartnerKey
+from app.services.partners import hash_key
+
+
+def test_partners_create_prints_the_key_alone_on_the_last_line(app_ctx, runner):
+    result = runner.invoke(args=["partners", "create", "美团外卖", "--code", "meituan",
+                                 "--org", "sx.ty", "--type", "pioneer.*"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert re.fullmatch(r"pp_[0-9a-f]{12}_[A-Za-z0-9_-]{40,}", key)
+    partner = db.session.scalar(select(Partner))
+    assert (partner.code, partner.allowed_orgs, partner.allowed_types) == (
+        "meituan", ["sx.ty"], ["pioneer.*"])  # fmt: skip
+    stored = db.session.scalar(select(PartnerKey))
+    assert stored.key_hash == hash_key(key) and key not in stored.key_hash
+
+
+def test_partners_create_refuses_a_duplicate_code(app_ctx, runner):
+    assert runner.invoke(args=["partners", "create", "A", "--code", "a"]).exit_code == 0
+    result = runner.invoke(args=["partners", "create", "B", "--code", "a"])
+    assert result.exit_code == 1
+    assert "partner 'a' exists already" in result.output
+
+
+CSV = """code,name,kind
+sx,山西省,province
+sx.ty,太原市,city
+sx.ty.xiaodian,小店区,district
+"""
+
+
+def test_orgs_import_is_idempotent(app_ctx, runner, tmp_path):
+    path = tmp_path / "orgs.csv"
+    path.write_text(CSV, encoding="utf-8")
+    first = runner.invoke(args=["orgs", "import", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "3 created, 0 updated, 0 unchanged" in first.output
+    again = runner.invoke(args=["orgs", "import", str(path)])
+    assert "0 created, 0 updated, 3 unchanged" in again.output
+    path.write_text(CSV.replace("小店区", "小店区（新）"), encoding="utf-8")
+    changed = runner.invoke(args=["orgs", "import", str(path)])
+    assert "0 created, 1 updated, 2 unchanged" in changed.output
+    org = db.session.scalar(select(Organisation).where(Organisation.code == "sx.ty.xiaodian"))
+    assert (org.name, org.parent_code, org.depth) == ("小店区（新）", "sx.ty", 2)
+
+
+def test_orgs_import_reads_yaml_and_thousands_of_rows(app_ctx, runner, tmp_path):
+    rows = ["organisations:", "  - {code: sx, name: 山西省, kind: province}"]
+    rows += [f"  - {{code: sx.s{i}, name: 驿站{i}, kind: station}}" for i in range(3000)]
+    path = tmp_path / "orgs.yaml"
+    path.write_text("\n".join(rows), encoding="utf-8")
+    result = runner.invoke(args=["orgs", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(func.count(Organisation.id))) == 3001
+
+
+def test_orgs_import_refuses_a_bad_file_whole_with_line_numbers(app_ctx, runner, tmp_path):
+    path = tmp_path / "orgs.csv"
+    path.write_text(
+        "code,name,kind\nsx,山西省,province\nSX.BAD,x,city\nsx.a.b,孤儿,station\n"
+        "sx.c,,city\nsx.d,丁,planet\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["orgs", "import", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:3: bad organisation code 'SX.BAD'" in result.output
+    assert f"{path}:4: sx.a.b: parent sx.a is unknown" in result.output
+    assert f"{path}:5: sx.c needs a name" in result.output
+    assert f"{path}:6: sx.d: unknown kind 'planet'" in result.output
+    assert db.session.scalar(select(func.count(Organisation.id))) == 0
+
+
+def test_orgs_import_needs_a_header(app_ctx, runner, tmp_path):
+    path = tmp_path / "orgs.csv"
+    path.write_text("sx,山西省\n", encoding="utf-8")
+    result = runner.invoke(args=["orgs", "import", str(path)])
+    assert result.exit_code == 1 and "the header must name the columns" in result.output
+
+
+def test_db_upgrade_is_the_documented_command(runner):
+    result = runner.invoke(args=["db", "--help"])
+    assert result.exit_code == 0 and "upgrade" in result.output
