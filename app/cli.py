@@ -19,6 +19,8 @@ from .extensions import db
 rules_cli = AppGroup("rules", help="Check and inspect rules files.")
 partners_cli = AppGroup("partners", help="Partner platforms and their API keys.")
 orgs_cli = AppGroup("orgs", help="Organisations.")
+ledger_cli = AppGroup("ledger", help="The ledger.")
+demo_cli = AppGroup("demo", help="Demo data for trying the service out.")
 
 
 @rules_cli.command("check")
@@ -99,6 +101,112 @@ def orgs_import(file: str) -> None:
     )
 
 
+@demo_cli.command("seed")
+@click.option(
+    "--weeks", default=3, show_default=True, type=click.IntRange(1, 12), help="Weeks up to today."
+)
+@click.option("--members-per-station", default=8, show_default=True, type=click.IntRange(1, 200))
+@click.option("--seed", default=7, show_default=True, help="Seed of the generated data.")
+def demo_seed(weeks: int, members_per_station: int, seed: int) -> None:
+    """Create demo organisations, the partner 'demo', its members and their events, and
+    print a new API key of 'demo', alone on the last line.
+
+    Running it again adds nothing but the new key (on a later day, the days since).
+    """
+    from .services.demo import seed_demo
+
+    try:
+        result = seed_demo(weeks, members_per_station, seed)
+        db.session.commit()
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(
+        f"demo: {result.orgs_created} organisation(s) created; {result.members} members "
+        f"({result.members_created} new); {result.events_posted} events posted "
+        f"({result.events_replayed} already stored), {result.points_awarded} points awarded"
+    )
+    for reason in result.refusals:
+        click.echo(f"refused: {reason}", err=True)
+    if result.events_refused:
+        click.echo(f"demo: {result.events_refused} event(s) refused", err=True)
+    click.echo(f"try: curl -H 'Authorization: Bearer <key>' /api/v1/members/{result.sample_ref}")
+    click.echo("partner demo (演示平台); a new API key:")
+    click.echo(result.key)
+
+
+@ledger_cli.command("verify")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+def ledger_verify(queued: bool) -> None:
+    """Check every member's hash chain and balance; name the first broken entry of each.
+
+    Exits non-zero when a problem is found.
+    """
+    from .jobs import enqueue
+    from .jobs.ledger import verify_ledger_job
+
+    if queued:
+        job = enqueue(verify_ledger_job, description="verify the ledger")
+        click.echo(f"job {job.id} queued; see: flask --app app jobs {job.id}")
+        return
+    report = verify_ledger_job()
+    for problem in report["problems"]:
+        click.echo(
+            f"member {problem['member']}: entry {problem.get('entry')}: {problem['problem']}",
+            err=True,
+        )
+    click.echo(
+        f"ledger {'OK' if report['ok'] else 'BROKEN'}: {report['members']} members, "
+        f"{report['entries']} entries, {len(report['problems'])} problem(s)"
+    )
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@click.command("jobs")
+@click.argument("job_id", required=False)
+def jobs_command(job_id: str | None) -> None:
+    """Show background jobs: recent ones, or one job's status, progress and outcome."""
+    from .jobs import job_status, recent_jobs
+
+    if job_id:
+        status = job_status(job_id)
+        if status is None:
+            raise click.ClickException(f"no job {job_id}")
+        click.echo(json.dumps(status, ensure_ascii=False, indent=2, default=str))
+        return
+    for j in recent_jobs():
+        done = j["meta"].get("done")
+        total = j["meta"].get("total")
+        step = f" {done}/{total}" if done is not None else ""
+        click.echo(f"{j['id']}  {j['status']:<9}{step}  {j['description']}")
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker_command(queues: tuple, burst: bool) -> None:
+    """Run an RQ worker for QUEUES (default: all) with REDIS_URL.
+
+    A non-forking worker: jobs run in this process, inside this app's context.
+    """
+    from rq import SimpleWorker
+
+    from .jobs import QUEUES, queue
+    from .redis_client import get_redis, is_embedded
+
+    if is_embedded():
+        raise click.ClickException("set REDIS_URL: without it jobs run inline, no worker needed")
+    SimpleWorker([queue(q) for q in queues or QUEUES], connection=get_redis()).work(burst=burst)
+
+
 def init_app(app: Flask) -> None:
-    for group in (rules_cli, partners_cli, orgs_cli):
+    for group in (
+        rules_cli,
+        partners_cli,
+        orgs_cli,
+        ledger_cli,
+        jobs_command,
+        worker_command,
+        demo_cli,
+    ):
         app.cli.add_command(group)

@@ -30,9 +30,10 @@ ENVIRONMENT = (
     "SECRET_KEY",
     "PHONE_HASH_KEY",
     "EVENT_HORIZON_DAYS",
+    "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
 )
-_INTEGERS = {"EVENT_HORIZON_DAYS", "BATCH_LIMIT"}
+_INTEGERS = {"EVENT_HORIZON_DAYS", "EVENT_FUTURE_SECONDS", "BATCH_LIMIT"}
 
 
 def load(config: dict, overrides: dict | None, instance_path: str) -> None:

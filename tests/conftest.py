@@ -14,6 +14,8 @@ from app import create_app
 from app.engine.periods import zone
 from app.extensions import db
 
+pytest_plugins = ["tests.partner_api"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TZ = zone("Asia/Shanghai")
 
@@ -50,6 +52,8 @@ def app(database_url):
             "SECRET_KEY": "test-secret",
             "RULES_DIR": str(ROOT / "rules"),
             "PARTNER_KEY_CACHE_SECONDS": 0,
+            # a real Redis in CI (its own DB number, flushed after each test), else fakeredis
+            "REDIS_URL": os.environ.get("TEST_REDIS_URL"),
         }
     )
     with app.app_context():
@@ -66,6 +70,10 @@ def app_ctx(app):
         yield app
         db.session.remove()
         _empty_tables()
+        if app.config["REDIS_URL"]:
+            from app.redis_client import get_redis
+
+            get_redis().flushdb()
 
 
 def _empty_tables() -> None:

@@ -87,3 +87,48 @@ def test_orgs_import_needs_a_header(app_ctx, runner, tmp_path):
 def test_db_upgrade_is_the_documented_command(runner):
     result = runner.invoke(args=["db", "--help"])
     assert result.exit_code == 0 and "upgrade" in result.output
+
+
+def test_ledger_verify_reports_ok_and_broken(partner_api, rider, runner):
+    from sqlalchemy import text
+
+    from .partner_api import hazard
+
+    partner_api.post_event(hazard("h1"))
+    ok = runner.invoke(args=["ledger", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "ledger OK: 1 members, 1 entries, 0 problem(s)" in ok.output
+    db.session.remove()
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE ledger_entries SET points = 99"))
+    broken = runner.invoke(args=["ledger", "verify"])
+    assert broken.exit_code == 1
+    assert "content does not match its hash" in broken.output
+    assert "ledger BROKEN: 1 members, 1 entries, 1 problem(s)" in broken.output
+
+
+def test_ledger_verify_as_a_job_and_the_jobs_command(partner_api, rider, runner):
+    from app.redis_client import is_embedded
+
+    queued = runner.invoke(args=["ledger", "verify", "--queue"])
+    assert queued.exit_code == 0, queued.output
+    job_id = queued.output.split()[1]
+    if not is_embedded():  # a real Redis: a worker runs it
+        worker = runner.invoke(args=["worker", "--burst"])
+        assert worker.exit_code == 0, worker.output
+    shown = runner.invoke(args=["jobs", job_id])
+    assert shown.exit_code == 0 and '"status": "finished"' in shown.output
+    assert '"ok": true' in shown.output
+    listed = runner.invoke(args=["jobs"])
+    assert job_id in listed.output and "verify the ledger" in listed.output
+    assert runner.invoke(args=["jobs", "nope"]).exit_code == 1
+
+
+def test_the_worker_needs_redis_url_on_the_embedded_default(app_ctx, runner):
+    from app.redis_client import is_embedded
+
+    result = runner.invoke(args=["worker", "--burst"])
+    if is_embedded():
+        assert result.exit_code == 1 and "set REDIS_URL" in result.output
+    else:
+        assert result.exit_code == 0

@@ -46,11 +46,33 @@ def validate_event_data(event_type: EventType, data: object, tz: ZoneInfo) -> di
             errors[name] = "is required"
     if event_type.span and not errors:
         start, end = clean.get("start"), clean.get("end")
-        if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and end <= start:
-            errors["end"] = "must be after start"
+        if isinstance(start, dt.datetime) and isinstance(end, dt.datetime):
+            if end <= start:
+                errors["end"] = "must be after start"
+            else:
+                errors.update(_longer_than_span(event_type, clean, end - start))
     if errors:
         raise EventDataError(errors)
     return clean
+
+
+_SPAN_TOLERANCE = dt.timedelta(minutes=1)
+
+
+def _longer_than_span(event_type: EventType, clean: dict, span: dt.timedelta) -> dict[str, str]:
+    """Durations (fields in hours or minutes) cannot exceed the span they happened in."""
+    errors = {}
+    for name, spec in event_type.fields.items():
+        value = clean.get(name)
+        if value is None or spec.unit not in ("hours", "minutes"):
+            continue
+        duration = (
+            dt.timedelta(hours=value) if spec.unit == "hours" else dt.timedelta(minutes=value)
+        )
+        if duration > span + _SPAN_TOLERANCE:
+            hours = span.total_seconds() / 3600
+            errors[name] = f"must not exceed the time from start to end ({hours:.2f} h)"
+    return errors
 
 
 def convert_field(spec: FieldSpec, value: object, tz: ZoneInfo) -> object:

@@ -216,7 +216,8 @@ def _ingest(partner, raws: list, dry_run: bool) -> list[Outcome]:
                 occurred_at=it.occurred_at,
                 created_at=now,
                 reason=a.reason,
-                explanation=a.explanation.as_dict(),
+                # the organisation whose version of the rule applied (the key names the first)
+                explanation=a.explanation.as_dict() | {"rule_org": a.org},
                 ref=it.parsed["id"],
             )
     if event_rows:

@@ -96,6 +96,10 @@ def upsert_member(partner: Partner, ref: str, data: dict) -> tuple[Member, bool]
             .order_by(Member.id)
             .limit(1)
         )
+        # Link only to a rider of organisations this partner works with, so a phone number
+        # cannot be used to look into another region's members.
+        if member is not None and not partner.may_report_for(member.primary_org.code):
+            member = None
         if member is not None:  # another platform's rider: keep their record, add to it
             _merge_into(member, data, orgs)
     if member is None:

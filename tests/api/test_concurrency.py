@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Event, LedgerEntry, Member
 
-from .conftest import hazard, shift
+from ..partner_api import hazard, shift
 
 THREADS = 20
 

@@ -5,7 +5,7 @@ from app.extensions import db
 from app.models import Event, LedgerEntry, Member
 
 from ..conftest import local
-from .conftest import HOME, STATION, hazard, shift
+from ..partner_api import HOME, STATION, hazard, shift
 
 
 def ledger_sum(member_id: int) -> int:
@@ -194,7 +194,7 @@ def test_a_missing_or_wrong_key_is_401(client, orgs, header, code):
 def test_a_partner_only_reports_for_its_organisations_and_types(client, orgs):
     from app.services.partners import create_partner
 
-    from .conftest import PartnerApi
+    from ..partner_api import PartnerApi
 
     _, key = create_partner(
         "顺丰", code="sf", allowed_orgs=["sx.dt"], allowed_types=["governance.*"]

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Member, PartnerMember
 
-from .conftest import HOME, STATION, hazard, shift
+from ..partner_api import HOME, STATION, hazard, shift
 
 
 def test_put_creates_then_updates(partner_api):
@@ -115,3 +115,18 @@ def test_bad_ledger_queries_are_422(partner_api, rider, query):
     response = partner_api.ledger("r1", **query)
     assert response.status_code == 422
     assert response.json["error"]["code"] == "invalid"
+
+
+def test_a_phone_links_only_to_a_member_the_partner_may_serve(partner_api, client, orgs):
+    from app.services.partners import create_partner
+
+    from ..partner_api import PartnerApi
+
+    partner_api.put_member("r1", phone="13800138000")  # in Datong
+    _, key = create_partner("太原平台", code="ty", allowed_orgs=["sx.ty"])
+    db.session.commit()
+    taiyuan = PartnerApi(client, key)
+    response = taiyuan.put_member("t1", phone="13800138000", primary_org=STATION)
+    assert response.status_code == 201
+    assert response.json["balance"] == 0 and response.json["primary_org"] == STATION
+    assert db.session.scalar(select(func.count(Member.id))) == 2

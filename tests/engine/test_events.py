@@ -61,3 +61,19 @@ def test_data_must_be_an_object(types):
     with pytest.raises(EventDataError) as exc:
         validate_event_data(types["duty.shift"], [1], TZ)
     assert exc.value.errors == {"data": "must be an object"}
+
+
+def test_a_duration_cannot_exceed_its_span(types):
+    with pytest.raises(EventDataError) as exc:
+        validate_event_data(
+            types["volunteer.hours"],
+            {"hours": 8, "start": "2026-11-20T09:00:00", "end": "2026-11-20T09:30:00"},
+            TZ,
+        )
+    assert exc.value.errors == {"hours": "must not exceed the time from start to end (0.50 h)"}
+    ok = validate_event_data(
+        types["volunteer.hours"],
+        {"hours": 0.5, "start": "2026-11-20T09:00:00", "end": "2026-11-20T09:30:00"},
+        TZ,
+    )
+    assert ok["hours"] == 0.5

@@ -1,4 +1,5 @@
-"""The partner API helper: a partner with a key, a small organisation tree, members."""
+"""The partner API helper (a pytest plugin, see tests/conftest.py): a partner with a key, a
+small organisation tree, members, and event bodies."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from app.extensions import db
 from app.services.orgs import import_orgs
 from app.services.partners import create_partner
 
-from ..conftest import local
+from .conftest import local
 
 ORGS = [
     ("sx", "山西省", "province"),
