@@ -21,13 +21,32 @@ def json_body() -> object:
     if not raw:
         raise BadJSON("the request needs a JSON body")
     try:
-        return json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadJSON("the request body is not valid UTF-8") from None
     except RecursionError:
         raise BadJSON("the JSON document is nested too deeply") from None
     except ValueError as exc:
         raise BadJSON(f"the request body is not valid JSON: {exc}") from None
+    if b"\\u0000" in raw.lower() and _has_nul(document):
+        raise BadJSON("text in the request may not contain NUL (\\u0000) characters")
+    return document
+
+
+def _has_nul(value: object) -> bool:
+    """Whether any key or string holds U+0000, which PostgreSQL cannot store in text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def load(schema: Schema, data: object) -> dict:

@@ -6,6 +6,7 @@ from flask import current_app, g
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import Invalid
 from ..extensions import db
 from ..models import Event, LedgerEntry, Member
 from ..services import ledger
@@ -40,10 +41,8 @@ def member_out(member: Member, ref: str, totals: bool = False) -> dict:
 
 
 def _check_ref(ref: str) -> None:
-    if not 1 <= len(ref) <= 128:
-        from ..errors import Invalid
-
-        raise Invalid("a member reference has 1 to 128 characters", {"ref": ref})
+    if not 1 <= len(ref) <= 128 or "\x00" in ref:
+        raise Invalid("a member reference has 1 to 128 characters, none of them NUL")
 
 
 @blp.route("/members/<ref>", methods=["PUT"])

@@ -267,3 +267,22 @@ def test_ledger_is_a_hash_chain_and_balances_match(partner_api, rider):
         prev = e.hash
     assert member.ledger_head == prev and member.ledger_seq == 4
     assert member.balance == ledger_sum(member.id) == member.lifetime_points
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        hazard("a\x00b"),
+        hazard("n1") | {"data": {"severity": "high\x00"}},
+        hazard("n2") | {"data": {"severity": "high", "k\x00": 1}},
+    ],
+)
+def test_nul_characters_are_refused_not_a_500(partner_api, rider, body):
+    response = partner_api.post_event(body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_json"
+
+
+def test_nul_in_a_member_reference_or_body_is_refused(partner_api):
+    assert partner_api.put_member("r\x00x").status_code == 422
+    assert partner_api.put_member("r2", name="a\x00b").status_code == 400
