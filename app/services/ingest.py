@@ -414,9 +414,6 @@ class _Member:
         self.facts = facts
         self.balance = balance
 
-    def with_balance(self, balance: int) -> _Member:
-        return _Member(self.facts, balance)
-
 
 def _stored_spans(items: list[_Item], rules) -> dict:
     """Spans of duties already stored for these members, by (member, type)."""
