@@ -70,6 +70,9 @@ def app_ctx(app):
         yield app
         db.session.remove()
         _empty_tables()
+        from app.services.ingest import clear_emergency_cache
+
+        clear_emergency_cache()
         if app.config["REDIS_URL"]:
             from app.redis_client import get_redis
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 
 from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -36,7 +37,7 @@ from ..extensions import db
 from ..models import Counter, Emergency, Event, EventStatus, LedgerKind, Member, Organisation
 from ..models.base import utcnow
 from ..models.member import MemberOrg, PartnerMember
-from .ledger import LedgerWriter
+from .ledger import LedgerWriter, MemberState
 from .rules import current_rules
 
 
@@ -127,13 +128,12 @@ def _ingest(partner, raws: list, dry_run: bool) -> list[Outcome]:
     _resolve_members(partner, [it for it in items if it.outcome is None])
 
     writer = LedgerWriter()
-    if not dry_run:
-        writer.lock([it.member_id for it in items if it.outcome is None])
+    members = _lock_members(
+        [it.member_id for it in items if it.outcome is None], writer, lock=not dry_run
+    )
     # Stored events are read after locking: a concurrent transaction storing one of these
     # events for the same member has committed by now, or waits for us.
     fresh = _replays(partner, items)
-
-    members = _member_facts([it.member_id for it in fresh])
     spans = _stored_spans(fresh, rules)
     counters = _counters(fresh, rules, members)
     changed: set[tuple] = set()
@@ -374,24 +374,32 @@ def _fail(error: AppError) -> Outcome:
     return Outcome(error.status, None, error)
 
 
-def _member_facts(member_ids: list[int]) -> dict:
-    ids = list(set(member_ids))
+def _lock_members(member_ids: list[int], writer: LedgerWriter, lock: bool) -> dict:
+    """Read the members' facts and ledger state in one query, locking their rows (in id
+    order, so two writers never deadlock) unless this is a dry run."""
+    ids = sorted(set(member_ids))
     out = {}
     if not ids:
         return out
+    query = (
+        select(
+            Member.id, Member.party_member, Member.industry, Member.level, Member.tags,
+            Member.balance, Member.lifetime_points, Member.ledger_seq, Member.ledger_head,
+            Organisation.code,
+        )
+        .join(Organisation, Member.primary_org_id == Organisation.id)
+        .where(Member.id.in_(ids))
+        .order_by(Member.id)
+    )  # fmt: skip
+    if lock:
+        query = query.with_for_update(of=Member)
+    rows = list(db.session.execute(query))
     orgs: dict[int, list[str]] = {}
     for member_id, org_code in db.session.execute(
         select(MemberOrg.member_id, MemberOrg.org_code).where(MemberOrg.member_id.in_(ids))
     ):
         orgs.setdefault(member_id, []).append(org_code)
-    for row in db.session.execute(
-        select(
-            Member.id, Member.party_member, Member.industry, Member.level, Member.tags,
-            Member.balance, Organisation.code,
-        )
-        .join(Organisation, Member.primary_org_id == Organisation.id)
-        .where(Member.id.in_(ids))
-    ):  # fmt: skip
+    for row in rows:
         others = sorted(c for c in orgs.get(row.id, []) if c != row.code)
         facts = MemberFacts(
             party_member=row.party_member,
@@ -402,6 +410,9 @@ def _member_facts(member_ids: list[int]) -> dict:
             tags=frozenset(row.tags or ()),
         )
         out[row.id] = _Member(facts, row.balance)
+        writer.states[row.id] = MemberState(
+            row.id, row.balance, row.lifetime_points, row.ledger_seq, row.ledger_head
+        )
     return out
 
 
@@ -421,14 +432,25 @@ def _stored_spans(items: list[_Item], rules) -> dict:
     spans: dict = {}
     if not wanted:
         return spans
-    start = min(it.data["start"] for it in wanted)
-    end = max(it.data["end"] for it in wanted)
+    # one window per (member, type): only spans that can overlap this batch's are read
+    windows: dict[tuple, list] = {}
+    for it in wanted:
+        key = (it.member_id, it.parsed["type"])
+        lo, hi = windows.get(key, (it.data["start"], it.data["end"]))
+        windows[key] = (min(lo, it.data["start"]), max(hi, it.data["end"]))
     for row in db.session.execute(
         select(Event.member_id, Event.type, Event.span_start, Event.span_end).where(
-            Event.member_id.in_({it.member_id for it in wanted}),
-            Event.type.in_({it.parsed["type"] for it in wanted}),
-            Event.span_start < end,
-            Event.span_end > start,
+            or_(
+                *(
+                    and_(
+                        Event.member_id == member_id,
+                        Event.type == type_,
+                        Event.span_start < hi,
+                        Event.span_end > lo,
+                    )
+                    for (member_id, type_), (lo, hi) in windows.items()
+                )
+            ),
             Event.status.in_([EventStatus.AWARDED, EventStatus.PENDING, EventStatus.NO_MATCH]),
         )
     ):
@@ -452,39 +474,52 @@ def _counters(items: list[_Item], rules, member_rows) -> dict[int, dict]:
     out: dict[int, dict] = {}
     if not wanted:
         return out
-    buckets = {b for keys in wanted.values() for b, _ in keys}
-    periods = {p for keys in wanted.values() for _, p in keys}
+    exact = [(m, b, p) for m, keys in wanted.items() for b, p in keys]
     for row in db.session.execute(
         select(
             Counter.member_id, Counter.bucket, Counter.period, Counter.points, Counter.count
-        ).where(
-            Counter.member_id.in_(list(wanted)),
-            Counter.bucket.in_(buckets),
-            Counter.period.in_(periods),
-        )
+        ).where(tuple_(Counter.member_id, Counter.bucket, Counter.period).in_(exact))
     ):
         out.setdefault(row.member_id, {})[(row.bucket, row.period)] = (row.points, row.count)
     return out
 
 
-def _emergencies(items: list[_Item]) -> list[Emergency]:
+def clear_emergency_cache() -> None:
+    """Whoever declares or ends an emergency calls this, so it applies at once here."""
+    current_app.extensions.pop("pioneer.emergencies", None)
+
+
+def _emergencies(items: list[_Item]) -> list[tuple]:
+    """Emergencies that may be in force for these events: (region, name, kind, start, end).
+
+    Cached per process for a few seconds: an emergency declared or ended in another process
+    takes effect here within EMERGENCY_CACHE_SECONDS.
+    """
     if not items:
         return []
-    earliest = min(it.occurred_at for it in items)
-    return list(
-        db.session.scalars(
-            select(Emergency).where(
-                or_(Emergency.ended_at.is_(None), Emergency.ended_at > earliest)
+    cache = current_app.extensions.setdefault("pioneer.emergencies", [0.0, []])
+    if cache[0] < time.monotonic():
+        horizon = utcnow() - dt.timedelta(days=current_app.config["EVENT_HORIZON_DAYS"] + 1)
+        cache[1] = [
+            (e.org_code, e.name, e.kind, e.starts_at, e.ended_at or e.planned_end_at)
+            for e in db.session.scalars(
+                select(Emergency).where(
+                    or_(Emergency.ended_at.is_(None), Emergency.ended_at > horizon)
+                )
             )
-        )
-    )
+        ]
+        cache[0] = time.monotonic() + current_app.config["EMERGENCY_CACHE_SECONDS"]
+    return cache[1]
 
 
-def _emergency_at(emergencies: list[Emergency], it: _Item) -> EmergencyFacts | None:
+def _emergency_at(emergencies: list[tuple], it: _Item) -> EmergencyFacts | None:
+    if not emergencies:
+        return None
     regions = set(ancestors(it.org))
-    for e in emergencies:
-        if e.org_code in regions and e.in_force(it.occurred_at):
-            return EmergencyFacts(e.name, e.kind)
+    at = it.occurred_at
+    for region, name, kind, start, end in emergencies:
+        if region in regions and start <= at and (end is None or at < end):
+            return EmergencyFacts(name, kind)
     return None
 
 
@@ -503,6 +538,8 @@ def _store(event_rows, writer: LedgerWriter, counters, changed: set[tuple]) -> N
         _upsert(Event)
         .on_conflict_do_nothing(index_elements=["partner_id", "partner_event_id"])
         .returning(Event.id, Event.partner_event_id)
+        # one multi-row statement even when some rows leave optional columns empty
+        .execution_options(render_nulls=True)
     )
     ids = {row.partner_event_id: row.id for row in db.session.execute(stmt, event_rows).all()}
     if len(ids) != len(event_rows):

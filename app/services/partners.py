@@ -8,6 +8,7 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -58,29 +59,43 @@ def add_key(partner: Partner) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class PartnerInfo:
+    """What a request needs of its partner, cached with the key: no query per request."""
+
+    id: int
+    code: str
+    name: str
+    allowed_orgs: tuple[str, ...]
+    allowed_types: tuple[str, ...]
+
+    may_report_for = Partner.may_report_for
+    may_report_type = Partner.may_report_type
+
+
 class KeyCache:
     """Partners by key id for a few seconds, so a request costs no query for its key.
     Revoking a key takes effect within ``ttl`` seconds."""
 
     def __init__(self, ttl: float):
         self.ttl = ttl
-        self._items: dict[str, tuple[float, str, int]] = {}
+        self._items: dict[str, tuple[float, str, PartnerInfo]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key_id: str) -> tuple[str, int] | None:
+    def get(self, key_id: str) -> tuple[str, PartnerInfo] | None:
         item = self._items.get(key_id)
         if item is None or item[0] < time.monotonic():
             return None
         return item[1], item[2]
 
-    def put(self, key_id: str, key_hash: str, partner_id: int) -> None:
+    def put(self, key_id: str, key_hash: str, partner: PartnerInfo) -> None:
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[key_id] = (time.monotonic() + self.ttl, key_hash, partner_id)
+            self._items[key_id] = (time.monotonic() + self.ttl, key_hash, partner)
 
 
-def authenticate(key: str, cache: KeyCache) -> Partner | None:
+def authenticate(key: str, cache: KeyCache) -> PartnerInfo | None:
     """The active partner owning ``key``, or None. Compares hashes in constant time."""
     match = KEY_PATTERN.fullmatch(key or "")
     if match is None:
@@ -89,7 +104,7 @@ def authenticate(key: str, cache: KeyCache) -> Partner | None:
     found = cache.get(key_id)
     if found is None:
         row = db.session.execute(
-            select(PartnerKey.key_hash, PartnerKey.partner_id)
+            select(PartnerKey.key_hash, Partner)
             .join(Partner)
             .where(
                 PartnerKey.key_id == key_id,
@@ -99,8 +114,10 @@ def authenticate(key: str, cache: KeyCache) -> Partner | None:
         ).first()
         if row is None:
             return None
-        found = (row.key_hash, row.partner_id)
+        p = row.Partner
+        info = PartnerInfo(p.id, p.code, p.name, tuple(p.allowed_orgs), tuple(p.allowed_types))
+        found = (row.key_hash, info)
         cache.put(key_id, *found)
     if not hmac.compare_digest(found[0], hash_key(key)):
         return None
-    return db.session.get(Partner, found[1])
+    return found[1]

@@ -248,8 +248,12 @@ def test_batch_needs_an_events_list(partner_api, rider):
 def test_emergency_multiplier_applies_in_the_declared_region(partner_api, rider):
     from ..factories import EmergencyFactory
 
+    from app.services.ingest import clear_emergency_cache
+
+    partner_api.post_event(hazard("before"))  # fills the emergency cache
     EmergencyFactory(org_code="sx.dt", name="暴雨", kind="flood")
     db.session.commit()
+    clear_emergency_cache()
     response = partner_api.post_event(shift("e1", hours=2))
     assert response.json["points"] == 20  # 5 × 2 hours × 2
     assert "应急加倍：暴雨" in response.json["awards"][0]["reason"]
