@@ -246,9 +246,9 @@ def test_batch_needs_an_events_list(partner_api, rider):
 
 
 def test_emergency_multiplier_applies_in_the_declared_region(partner_api, rider):
-    from ..factories import EmergencyFactory
-
     from app.services.ingest import clear_emergency_cache
+
+    from ..factories import EmergencyFactory
 
     partner_api.post_event(hazard("before"))  # fills the emergency cache
     EmergencyFactory(org_code="sx.dt", name="暴雨", kind="flood")
