@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from ..engine.periods import period_bounds, zone
 from ..extensions import db
@@ -95,23 +95,26 @@ class LedgerWriter:
                 state = self.states[row["member_id"]]
                 row["prev_hash"] = state.head
                 row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
-            db.session.execute(insert(LedgerEntry), self.rows)
+            db.session.connection().execute(insert(LedgerEntry.__table__), self.rows)
             self.rows = []
         changed = [s for s in self.states.values() if s.dirty]
         if changed:
-            db.session.execute(
-                update(Member),
+            members = Member.__table__
+            db.session.connection().execute(
+                update(members)
+                .where(members.c.id == bindparam("member_id"))
+                .values(
+                    balance=bindparam("balance"),
+                    lifetime_points=bindparam("lifetime"),
+                    ledger_seq=bindparam("seq"),
+                    ledger_head=bindparam("head"),
+                ),
                 [
-                    {
-                        "id": s.id,
-                        "balance": s.balance,
-                        "lifetime_points": s.lifetime,
-                        "ledger_seq": s.seq,
-                        "ledger_head": s.head,
-                    }
+                    {"member_id": s.id, "balance": s.balance, "lifetime": s.lifetime,
+                     "seq": s.seq, "head": s.head}
                     for s in changed
                 ],
-            )
+            )  # fmt: skip
             for s in changed:
                 s.dirty = False
 
