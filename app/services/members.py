@@ -40,16 +40,6 @@ def find_member(partner: Partner, ref: str) -> Member:
     return link.member
 
 
-def find_member_id(partner_id: int, refs: list[str]) -> dict[str, int]:
-    """Member ids of several of a partner's references at once."""
-    rows = db.session.execute(
-        select(PartnerMember.ref, PartnerMember.member_id).where(
-            PartnerMember.partner_id == partner_id, PartnerMember.ref.in_(refs)
-        )
-    )
-    return {ref: member_id for ref, member_id in rows}
-
-
 def organisations(codes: list[str]) -> dict[str, Organisation]:
     """Organisations by code; raise ``Invalid`` naming any that do not exist."""
     codes = list(dict.fromkeys(codes))
