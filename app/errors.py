@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from marshmallow import Schema, fields
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -53,6 +54,18 @@ class Unavailable(AppError):
     status, code = 503, "unavailable"
 
 
+class _ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"description": "What a program can act on"})
+    message = fields.String(required=True, metadata={"description": "What a person can read"})
+    details = fields.Raw(metadata={"description": "Which fields, values or limits"})
+
+
+class ErrorOut(Schema):
+    """The one error shape of the API."""
+
+    error = fields.Nested(_ErrorDetail, required=True)
+
+
 def error_body(code: str, message: str, details: object = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -90,7 +103,12 @@ def handle_http_exception(exc: HTTPException):
         413: "request body is larger than the limit",
         422: "the request does not fit the schema",
     }.get(status, exc.description or exc.name)
-    return error_response(_HTTP_CODES.get(status, "error"), message, status, details)
+    response = error_response(_HTTP_CODES.get(status, "error"), message, status, details)
+    for name in ("Allow", "Retry-After", "WWW-Authenticate"):  # what the status needs said
+        value = exc.get_headers() and dict(exc.get_headers()).get(name)
+        if value:
+            response.headers[name] = value
+    return response
 
 
 def init_app(app: Flask) -> None:

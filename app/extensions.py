@@ -12,14 +12,17 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .errors import handle_http_exception
+from .errors import ErrorOut, handle_http_exception
 from .models.base import Base
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
 class PartnerApi(Api):
-    """flask-smorest's Api, answering HTTP errors in our one JSON error shape."""
+    """flask-smorest's Api, answering HTTP errors in our one JSON error shape (and saying so
+    in the OpenAPI document)."""
+
+    ERROR_SCHEMA = ErrorOut
 
     def handle_http_exception(self, error):
         return handle_http_exception(error)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..services.ingest import EventIn
+from ..errors import ErrorOut
+
+__all__ = ["ErrorOut"]
 
 ORG = validate.Regexp(
     r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$", error="not an organisation code"
@@ -80,12 +82,16 @@ class ErrorDetail(Schema):
     details = fields.Raw()
 
 
-class ErrorOut(Schema):
-    error = fields.Nested(ErrorDetail)
-
-
 class BatchIn(Schema):
-    events = fields.List(fields.Nested(EventIn), required=True)
+    # Items are validated one by one (as EventIn): a bad one, even one that is not an
+    # object, gets its own error in the results and does not fail the request, so the
+    # document promises no more than that.
+    events = fields.List(
+        fields.Raw(),
+        required=True,
+        validate=validate.Length(1, 1000),
+        metadata={"description": "1 to BATCH_LIMIT events, each as EventIn"},
+    )
 
 
 class BatchItem(Schema):

@@ -35,3 +35,12 @@ def test_unknown_api_routes_and_methods_answer_json(client):
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
     wrong = client.delete("/api/v1/events")
     assert wrong.status_code == 405 and wrong.json["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong.headers["Allow"]
+
+
+def test_the_documented_error_shape_is_the_one_returned(client):
+    spec = client.get("/api/openapi.json").json
+    assert set(spec["components"]["schemas"]["ErrorOut"]["properties"]) == {"error"}
+    for name in ("DEFAULT_ERROR", "UNPROCESSABLE_ENTITY"):  # flask-smorest's own responses
+        schema = spec["components"]["responses"][name]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ErrorOut")
