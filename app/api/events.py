@@ -33,7 +33,7 @@ def post_event(dry_run: bool):
     The same event id with the same body again answers 200 with the first response and
     awards nothing; with another body, 409. ``?dry_run=true`` scores without storing.
     """
-    (outcome,) = ingest(g.partner, [json_body()], dry_run=dry_run)
+    (outcome,) = ingest(g.partner, [json_body()], dry_run=dry_run, own_transaction=True)
     if outcome.error is not None:
         db.session.rollback()
         raise outcome.error
@@ -62,7 +62,7 @@ def post_batch(dry_run: bool):
     limit = current_app.config["BATCH_LIMIT"]
     if not 1 <= len(events) <= limit:
         raise Invalid(f"a batch holds 1 to {limit} events", {"events": len(events)}, "batch_size")
-    outcomes = ingest(g.partner, events, dry_run=dry_run)
+    outcomes = ingest(g.partner, events, dry_run=dry_run, own_transaction=True)
     db.session.commit()
     results = []
     for i, o in enumerate(outcomes):
