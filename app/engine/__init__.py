@@ -9,7 +9,15 @@ No Flask, database or Redis here: the service, the workers and the CLI all call 
 """
 
 from .diagnostics import Diagnostic, RulesError, Severity
-from .evaluate import Award, CounterKey, EvalStatus, Evaluation, evaluate, needed_counters
+from .evaluate import (
+    Award,
+    CounterKey,
+    EvalStatus,
+    Evaluation,
+    add_counters,
+    evaluate,
+    needed_counters,
+)
 from .events import EventDataError, validate_event_data
 from .explain import Explanation, render
 from .loader import LoadResult, describe, load_ruleset
@@ -45,6 +53,7 @@ __all__ = [
     "RuleSet",
     "RulesError",
     "Severity",
+    "add_counters",
     "ancestors",
     "describe",
     "evaluate",

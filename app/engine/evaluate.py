@@ -57,6 +57,16 @@ class Evaluation(NamedTuple):
         return sum(a.points for a in self.awards)
 
 
+def add_counters(
+    counters: dict[CounterKey, tuple[int, int]], increments: Mapping[CounterKey, tuple[int, int]]
+) -> None:
+    """Add an evaluation's counter increments to ``counters`` (what a caller that stores
+    counters, or replays a stream of events, does between two evaluations)."""
+    for key, (points, count) in increments.items():
+        old = counters.get(key)
+        counters[key] = (old[0] + points, old[1] + count) if old else (points, count)
+
+
 def counter_keys(rules: tuple[Rule, ...], local: dt.datetime) -> set[CounterKey]:
     """The counters the caps of ``rules`` read for an event at local time ``local``."""
     return {(cap.bucket, period_key(cap.per, local)) for r in rules for cap in r.caps}
@@ -220,6 +230,7 @@ __all__ = [
     "EvalStatus",
     "Evaluation",
     "Per",
+    "add_counters",
     "evaluate",
     "needed_counters",
 ]

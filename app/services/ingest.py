@@ -27,6 +27,7 @@ from ..engine import (
     EventDataError,
     EventFacts,
     MemberFacts,
+    add_counters,
     evaluate,
     needed_counters,
     validate_event_data,
@@ -149,7 +150,8 @@ def _ingest(partner, raws: list, dry_run: bool) -> list[Outcome]:
     event_rows = []
     for it in fresh:
         etype = rules.event_types[it.parsed["type"]]
-        member = members[it.member_id]
+        facts = members[it.member_id]
+        state = writer.states[it.member_id]
         span = (it.data["start"], it.data["end"]) if etype.span else (None, None)
         awards = []
         if span[0] is not None and _overlaps(spans, it.member_id, etype.name, span):
@@ -159,29 +161,47 @@ def _ingest(partner, raws: list, dry_run: bool) -> list[Outcome]:
             result = evaluate(
                 rules,
                 EventFacts(etype.name, it.org, it.occurred_at, it.data, partner.code),
-                member.facts,
+                facts,
                 mine,
                 _emergency_at(emergencies, it),
             )
-            for key, (p, c) in result.counters.items():
-                old = mine.get(key, (0, 0))
-                mine[key] = (old[0] + p, old[1] + c)
-                changed.add((it.member_id, *key))
+            add_counters(mine, result.counters)
+            changed.update((it.member_id, *key) for key in result.counters)
             status = EventStatus(result.status.value)
             awards = result.awards
             if span[0] is not None:
                 spans.setdefault((it.member_id, etype.name), []).append(span)
         credited = [a for a in awards if not a.pending and a.points > 0]
-        member.balance += sum(a.points for a in credited)
+        points = sum(a.points for a in credited)
+        if dry_run:
+            state.balance += points  # nothing is written: only later events read it
+        else:
+            for a in credited:  # moves state.balance
+                writer.append(
+                    it.member_id,
+                    a.points,
+                    LedgerKind.AWARD,
+                    org_code=it.org,
+                    partner_id=partner.id,
+                    rule=a.rule,
+                    rules_version=rules.version,
+                    category=a.category,
+                    occurred_at=it.occurred_at,
+                    created_at=now,
+                    reason=a.reason,
+                    # the organisation whose version of the rule applied (the key names the first)
+                    explanation=a.explanation.as_dict() | {"rule_org": a.org},
+                    ref=it.parsed["id"],
+                )
         body = {
             "event": it.parsed["id"],
             "status": status.value,
-            "points": sum(a.points for a in credited),
+            "points": points,
             "awards": [
                 {"rule": a.rule, "points": a.points, "reason": a.reason, "pending": a.pending}
                 for a in awards
             ],
-            "balance": member.balance,
+            "balance": state.balance,
             "rules_version": rules.version,
         }
         if status is EventStatus.DUPLICATE:
@@ -204,37 +224,21 @@ def _ingest(partner, raws: list, dry_run: bool) -> list[Outcome]:
                 "data": _jsonable(it.data),
                 "status": status.value,
                 "rules_version": rules.version,
-                "points": body["points"],
+                "points": points,
                 "span_start": span[0],
                 "span_end": span[1],
                 "response": body,
                 "reason": body.get("reason"),
             }
         )
-        for a in credited:
-            writer.append(
-                it.member_id,
-                a.points,
-                LedgerKind.AWARD,
-                org_code=it.org,
-                partner_id=partner.id,
-                rule=a.rule,
-                rules_version=rules.version,
-                category=a.category,
-                occurred_at=it.occurred_at,
-                created_at=now,
-                reason=a.reason,
-                # the organisation whose version of the rule applied (the key names the first)
-                explanation=a.explanation.as_dict() | {"rule_org": a.org},
-                ref=it.parsed["id"],
-            )
     if event_rows:
         _store(event_rows, writer, counters, changed)
     return [it.outcome.resolve() if isinstance(it.outcome, _Later) else it.outcome for it in items]
 
 
 def _resolve_members(partner, items: list[_Item], writer: LedgerWriter, lock: bool) -> dict:
-    """Set each item's member and organisation, or its error; return the members' facts.
+    """Set each item's member and organisation, or its error; return the members' facts
+    (their ledger state goes into ``writer.states``).
 
     One query finds the partner's references, reads the members' facts and ledger state and
     (unless ``lock`` is false) locks their rows, in id order so two writers never deadlock.
@@ -276,7 +280,7 @@ def _resolve_members(partner, items: list[_Item], writer: LedgerWriter, lock: bo
                 orgs=(row.code, *others),
                 tags=frozenset(row.tags or ()),
             )
-            members[row.id] = _Member(facts, row.balance)
+            members[row.id] = facts
             writer.states[row.id] = MemberState(
                 row.id, row.balance, row.lifetime_points, row.ledger_seq, row.ledger_head
             )
@@ -418,16 +422,6 @@ def _fail(error: AppError) -> Outcome:
     return Outcome(error.status, None, error)
 
 
-class _Member:
-    """A member's facts for the engine and its balance before this batch."""
-
-    __slots__ = ("balance", "facts")
-
-    def __init__(self, facts: MemberFacts, balance: int):
-        self.facts = facts
-        self.balance = balance
-
-
 def _stored_spans(items: list[_Item], rules) -> dict:
     """Spans of duties already stored for these members, by (member, type)."""
     wanted = [it for it in items if rules.event_types[it.parsed["type"]].span]
@@ -470,7 +464,7 @@ def _counters(items: list[_Item], rules, member_rows) -> dict[int, dict]:
     wanted: dict[int, set] = {}
     for it in items:
         facts = EventFacts(it.parsed["type"], it.org, it.occurred_at, it.data)
-        keys = needed_counters(rules, facts, member_rows[it.member_id].facts)
+        keys = needed_counters(rules, facts, member_rows[it.member_id])
         if keys:
             wanted.setdefault(it.member_id, set()).update(keys)
     out: dict[int, dict] = {}

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.engine import EventFacts, MemberFacts, evaluate, load_ruleset  # noqa: E402
+from app.engine import EventFacts, MemberFacts, add_counters, evaluate, load_ruleset  # noqa: E402
 from app.engine.periods import zone  # noqa: E402
 
 TZ = zone("Asia/Shanghai")
@@ -111,9 +111,7 @@ def run(ruleset, events) -> tuple[float, int, int]:
         if mine is None:
             mine = counters[mid] = {}
         result = evaluate(ruleset, event, member, mine)
-        for key, (p, c) in result.counters.items():
-            old = mine.get(key)
-            mine[key] = (old[0] + p, old[1] + c) if old else (p, c)
+        add_counters(mine, result.counters)
         awards += len(result.awards)
         points += result.points
     return time.perf_counter() - started, awards, points

@@ -393,3 +393,11 @@ def test_pools_are_shared_within_a_tree_not_across_trees(rules_dir):
         ("sx:a", 10),  # same tree, same pool: cut
         ("ind.delivery:c", 30),  # another tree's pool of the same name
     ]
+
+
+def test_add_counters_sums_increments_into_stored_counters():
+    from app.engine import add_counters
+
+    counters = {("a", "day:1"): (5, 1)}
+    add_counters(counters, {("a", "day:1"): (3, 1), ("b", "ever"): (2, 1)})
+    assert counters == {("a", "day:1"): (8, 2), ("b", "ever"): (2, 1)}
