@@ -9,6 +9,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, intpk, moment, utcnow
 
+# The part-time governance roles (domain.md) as member tags; rules read them in member.tags.
+PART_TIME_ROLES = (
+    "food_safety_supervisor",
+    "civilisation_ambassador",
+    "traffic_safety_officer",
+    "grid_member",
+    "building_head",
+    "unit_head",
+)
+
 
 class Member(Base):
     """One person, however many partners know them. ``balance`` and ``lifetime_points`` are

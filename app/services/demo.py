@@ -21,6 +21,7 @@ from ..engine.periods import zone
 from ..extensions import db
 from ..models import Member, Organisation, OrgKind, Partner, PartnerMember
 from ..models.base import utcnow
+from ..models.member import PART_TIME_ROLES
 from .ingest import ingest
 from .members import upsert_member
 from .orgs import import_orgs
@@ -86,10 +87,7 @@ GIVEN = [
     "勇", "杰", "娟", "丽", "强", "亮", "鹏飞", "文博", "子轩", "浩然", "雪梅", "桂英",
     "卫东", "振华", "立新", "宏伟", "晓东", "明辉", "俊杰",
 ]  # fmt: skip
-ROLES = [
-    "food_safety_supervisor", "civilisation_ambassador", "traffic_safety_officer",
-    "grid_member", "building_head", "unit_head",
-]  # fmt: skip
+ROLES = list(PART_TIME_ROLES)
 INDUSTRIES = [("delivery", 50), ("express", 25), ("internet", 15), ("transport", 10)]
 
 

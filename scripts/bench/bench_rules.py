@@ -32,17 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from app.engine import EventFacts, MemberFacts, add_counters, evaluate, load_ruleset  # noqa: E402
 from app.engine.periods import zone  # noqa: E402
+from app.models.member import PART_TIME_ROLES  # noqa: E402
 
 TZ = zone("Asia/Shanghai")
 INDUSTRIES = ["delivery", "express", "transport", "internet"]
-TAGS = [
-    "food_safety_supervisor",
-    "civilisation_ambassador",
-    "traffic_safety_officer",
-    "grid_member",
-    "building_head",
-    "unit_head",
-]
+TAGS = list(PART_TIME_ROLES)
 
 
 def make_data(rng: random.Random, etype, when: dt.datetime) -> dict:
