@@ -34,27 +34,13 @@ class MemberState:
 
 @dataclass
 class LedgerWriter:
-    """Collects entries for many members and writes them in a few statements."""
+    """Collects entries for many members and writes them in a few statements.
+
+    The caller locks the members' rows and puts their current state in ``states`` (ingest
+    does both in the query that finds the members)."""
 
     states: dict[int, MemberState] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
-
-    def lock(self, member_ids: list[int]) -> None:
-        """Lock the members' rows (in id order, so two writers never deadlock)."""
-        ids = sorted(set(member_ids) - set(self.states))
-        if not ids:
-            return
-        rows = db.session.execute(
-            select(
-                Member.id, Member.balance, Member.lifetime_points, Member.ledger_seq,
-                Member.ledger_head,
-            )
-            .where(Member.id.in_(ids))
-            .order_by(Member.id)
-            .with_for_update()
-        )  # fmt: skip
-        for row in rows:
-            self.states[row.id] = MemberState(row.id, row[1], row[2], row[3], row[4])
 
     def append(self, member_id: int, points: int, kind: str, **fields) -> dict:
         """Queue one entry for a locked member; return the row (its id is set on write)."""
