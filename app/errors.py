@@ -54,7 +54,7 @@ class Unavailable(AppError):
     status, code = 503, "unavailable"
 
 
-class _ErrorDetail(Schema):
+class ErrorDetail(Schema):
     code = fields.String(required=True, metadata={"description": "What a program can act on"})
     message = fields.String(required=True, metadata={"description": "What a person can read"})
     details = fields.Raw(metadata={"description": "Which fields, values or limits"})
@@ -63,7 +63,7 @@ class _ErrorDetail(Schema):
 class ErrorOut(Schema):
     """The one error shape of the API."""
 
-    error = fields.Nested(_ErrorDetail, required=True)
+    error = fields.Nested(ErrorDetail, required=True)
 
 
 def error_body(code: str, message: str, details: object = None) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..errors import ErrorOut
+from ..errors import ErrorDetail, ErrorOut
 
-__all__ = ["ErrorOut"]
+__all__ = ["ErrorDetail", "ErrorOut"]
 
 ORG = validate.Regexp(
     r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$", error="not an organisation code"
@@ -74,12 +74,6 @@ class EventResult(Schema):
     rules_version = fields.String()
     reason = fields.String()
     dry_run = fields.Boolean()
-
-
-class ErrorDetail(Schema):
-    code = fields.String()
-    message = fields.String()
-    details = fields.Raw()
 
 
 class BatchIn(Schema):

@@ -485,8 +485,8 @@ def clear_emergency_cache() -> None:
     current_app.extensions.pop("pioneer.emergencies", None)
 
 
-def _emergencies(items: list[_Item]) -> list[tuple]:
-    """Emergencies that may be in force for these events: (region, name, kind, start, end).
+def _emergencies(items: list[_Item]) -> list[Emergency]:
+    """Emergencies that may be in force for these events (detached rows, read-only).
 
     Cached per process for a few seconds: an emergency declared or ended in another process
     takes effect here within EMERGENCY_CACHE_SECONDS.
@@ -496,26 +496,27 @@ def _emergencies(items: list[_Item]) -> list[tuple]:
     cache = current_app.extensions.setdefault("pioneer.emergencies", [0.0, []])
     if cache[0] < time.monotonic():
         horizon = utcnow() - dt.timedelta(days=current_app.config["EVENT_HORIZON_DAYS"] + 1)
-        cache[1] = [
-            (e.org_code, e.name, e.kind, e.starts_at, e.ended_at or e.planned_end_at)
-            for e in db.session.scalars(
+        found = list(
+            db.session.scalars(
                 select(Emergency).where(
                     or_(Emergency.ended_at.is_(None), Emergency.ended_at > horizon)
                 )
             )
-        ]
+        )
+        for e in found:  # kept across requests and sessions: loaded, then let go
+            db.session.expunge(e)
+        cache[1] = found
         cache[0] = time.monotonic() + current_app.config["EMERGENCY_CACHE_SECONDS"]
     return cache[1]
 
 
-def _emergency_at(emergencies: list[tuple], it: _Item) -> EmergencyFacts | None:
+def _emergency_at(emergencies: list[Emergency], it: _Item) -> EmergencyFacts | None:
     if not emergencies:
         return None
     regions = set(ancestors(it.org))
-    at = it.occurred_at
-    for region, name, kind, start, end in emergencies:
-        if region in regions and start <= at and (end is None or at < end):
-            return EmergencyFacts(name, kind)
+    for e in emergencies:
+        if e.org_code in regions and e.in_force(it.occurred_at):
+            return EmergencyFacts(e.name, e.kind)
     return None
 
 
