@@ -38,6 +38,9 @@ class Member(Base):
     lifetime_points: Mapped[int] = mapped_column(default=0)  # earned; never lowered by spending
     ledger_seq: Mapped[int] = mapped_column(default=0)  # seq of the newest ledger entry
     ledger_head: Mapped[str] = mapped_column(String(64), default="")  # hash of that entry
+    # bumped by every write of events, counters or ledger entries for this member: a writer
+    # that read without a lock checks it under the lock before writing (optimistic ingest)
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
     level: Mapped[str | None] = mapped_column(String(64))
     hidden: Mapped[bool] = mapped_column(default=False)  # off public leaderboards
     # an organisation said this person must not be merged with others by phone number

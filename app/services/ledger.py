@@ -29,6 +29,7 @@ class MemberState:
     lifetime: int
     seq: int
     head: str
+    version: int = 0  # members.version as read; the write sets it one higher
     dirty: bool = False
 
 
@@ -72,37 +73,59 @@ class LedgerWriter:
         self.rows.append(row)
         return row
 
-    def write(self) -> None:
-        """Chain, insert the queued entries and move the members' totals, in two statements.
+    def chain(self) -> list[dict]:
+        """Give the queued entries their hashes and return them (the queue is emptied).
 
-        Hashes are computed here, when every field (the event id too) is final."""
-        if self.rows:
-            for row in self.rows:
-                state = self.states[row["member_id"]]
-                row["prev_hash"] = state.head
-                row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
-            db.session.connection().execute(insert(LedgerEntry.__table__), self.rows)
-            self.rows = []
+        Called when every hashed field, the event id too, is final."""
+        rows, self.rows = self.rows, []
+        for row in rows:
+            state = self.states[row["member_id"]]
+            row["prev_hash"] = state.head
+            row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
+        return rows
+
+    def write(self) -> None:
+        """Chain, insert the queued entries and move the members' totals, in two statements."""
+        rows = self.chain()
+        if rows:
+            db.session.connection().execute(insert(LedgerEntry.__table__), rows)
         changed = [s for s in self.states.values() if s.dirty]
         if changed:
-            members = Member.__table__
-            db.session.connection().execute(
-                update(members)
-                .where(members.c.id == bindparam("member_id"))
-                .values(
-                    balance=bindparam("balance"),
-                    lifetime_points=bindparam("lifetime"),
-                    ledger_seq=bindparam("seq"),
-                    ledger_head=bindparam("head"),
-                ),
-                [
-                    {"member_id": s.id, "balance": s.balance, "lifetime": s.lifetime,
-                     "seq": s.seq, "head": s.head}
-                    for s in changed
-                ],
-            )  # fmt: skip
-            for s in changed:
-                s.dirty = False
+            update_members(changed)
+
+
+def member_row(state: MemberState) -> dict:
+    """A member's new totals, with ``version`` the one read (the write adds one)."""
+    return {
+        "id": state.id,
+        "version": state.version,
+        "balance": state.balance,
+        "lifetime_points": state.lifetime,
+        "ledger_seq": state.seq,
+        "ledger_head": state.head,
+    }
+
+
+def update_members(states: list[MemberState]) -> None:
+    """Write the totals of members whose rows this transaction has locked, and bump their
+    version."""
+    members = Member.__table__
+    db.session.connection().execute(
+        update(members)
+        .where(members.c.id == bindparam("m_id"))
+        .values(
+            balance=bindparam("m_balance"),
+            lifetime_points=bindparam("m_lifetime"),
+            ledger_seq=bindparam("m_seq"),
+            ledger_head=bindparam("m_head"),
+            version=members.c.version + 1,
+        ),
+        [{"m_id": s.id, "m_balance": s.balance, "m_lifetime": s.lifetime, "m_seq": s.seq,
+          "m_head": s.head} for s in states],
+    )  # fmt: skip
+    for s in states:
+        s.dirty = False
+        s.version += 1
 
 
 def period_totals(member_id: int, tz_name: str, now: dt.datetime | None = None) -> dict:

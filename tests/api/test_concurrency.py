@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -97,3 +98,50 @@ def test_concurrent_batches_touching_the_same_members_do_not_deadlock(app, partn
             select(func.sum(LedgerEntry.points)).where(LedgerEntry.member_id == member.id)
         )
         assert member.balance == total
+
+
+def test_a_write_between_read_and_write_is_caught_and_the_batch_scored_again(
+    app, partner_api, rider, monkeypatch
+):
+    """The PostgreSQL store reads without locks and checks, under the row lock, that the
+    member's version is unchanged. Here another request scores an event for the same member
+    between the read and the write of ours: ours must see it (the daily cap) and stay exact."""
+    from app.services.ingest import store_pg
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue on BEGIN IMMEDIATE: no read goes stale there")
+    headers = partner_api.headers
+    for i in range(4):
+        response = _post(hazard(f"pre{i}", severity="high"), headers)(app.test_client())
+        assert response.status_code == 201
+    loads = []
+    real_load = store_pg.PgStore.load
+
+    def load_then_interfere(self, wanted, lock):
+        snap = real_load(self, wanted, lock)
+        loads.append(lock)
+        if len(loads) == 1:  # another request for the same member lands now, and commits
+            other = threading.Thread(target=post_between)
+            other.start()
+            other.join(30)
+        return snap
+
+    def post_between():
+        with app.app_context():
+            assert _post(hazard("between", severity="high"), headers)(app.test_client()).json
+            db.session.remove()
+
+    monkeypatch.setattr(store_pg.PgStore, "load", load_then_interfere)
+    db.session.remove()
+    with app.app_context():
+        response = _post(hazard("ours", severity="high"), headers)(app.test_client())
+    assert response.status_code == 201
+    # ours read, lost the race, read again under the lock; "between" read once
+    assert loads == [False, False, True]
+    # 5 high-severity reports a day earn points: "between" was the fifth, ours the sixth
+    assert response.json["points"] == 0
+    member = db.session.scalar(select(Member))
+    entries = list(db.session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert member.balance == sum(e.points for e in entries) == 50
+    assert member.ledger_head == entries[-1].hash

@@ -1,0 +1,302 @@
+"""Ingest partners' events: validate, score with the rules engine, append to the ledger.
+
+One function serves the single-event API, the batch API and dry runs. A batch is parsed, then
+everything scoring needs is read at once (the members, events already stored under these ids,
+duty spans that could overlap, cap counters), every event is scored in memory, and what was
+decided is written at once: a fixed number of statements whatever the batch size (two on
+PostgreSQL, see ``store_pg``). An event is stored once per (partner, partner's event id): the
+same id again with the same body replays the first response; with another body it is a
+conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from flask import current_app
+from sqlalchemy import or_, select
+
+from ...engine import EmergencyFacts, EventFacts, add_counters, evaluate
+from ...engine.periods import period_keys
+from ...engine.ruleset import ancestors
+from ...errors import Forbidden, Invalid
+from ...extensions import db
+from ...models import Emergency, EventStatus, LedgerKind
+from ...models.base import utcnow
+from ..ledger import LedgerWriter
+from ..rules import current_rules
+from .parse import EventIn, Item, Later, Outcome, conflict, fail, parse_item
+from .store import Retry, SessionStore, Snapshot, Wanted, Writes
+from .store_pg import PgStore
+
+__all__ = ["EventIn", "Outcome", "clear_emergency_cache", "ingest"]
+
+DUPLICATE_REASON = "与已记录的同类时段重叠，视为重复上报，不再计分"
+ATTEMPTS = 3
+
+
+def ingest(
+    partner, raws: list, dry_run: bool = False, own_transaction: bool = False
+) -> list[Outcome]:
+    """Validate, score and (unless ``dry_run``) store ``raws``; one ``Outcome`` each, in order.
+
+    The caller commits. A bad event gets its own error and does not affect the others. If
+    another transaction writes for the same members or stores one of these events meanwhile,
+    the work is undone and done again: by rolling the transaction back when the caller says it
+    holds nothing else (``own_transaction``; on PostgreSQL this also allows the two-statement
+    optimistic store), else inside a savepoint.
+    """
+    fast = own_transaction and db.engine.dialect.name == "postgresql"
+    store = PgStore() if fast else SessionStore()
+    for attempt in range(ATTEMPTS):
+        # the optimistic store reads without locks first; after losing a race, under them
+        lock = not dry_run and (attempt > 0 or not store.checks_versions)
+        try:
+            if own_transaction:
+                return _ingest(store, partner, raws, dry_run, lock)
+            with db.session.begin_nested():
+                return _ingest(store, partner, raws, dry_run, lock)
+        except Retry:
+            if own_transaction:
+                db.session.rollback()
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ingest(store, partner, raws: list, dry_run: bool, lock: bool) -> list[Outcome]:
+    rules = current_rules()
+    now = utcnow()
+    items = [Item(i, raw) for i, raw in enumerate(raws)]
+    for item in items:
+        parse_item(item, partner, rules, current_app.config, now)
+    live = [it for it in items if it.outcome is None]
+    snap = store.load(_wanted(partner, live, rules, dry_run), lock) if live else Snapshot()
+    _resolve(partner, live, snap)
+    fresh = _replays(items, snap.stored)
+    writer = LedgerWriter(states=snap.states)
+    spans, counters = snap.spans, snap.counters
+    changed: set[tuple] = set()
+    emergencies = _emergencies(fresh)
+    event_rows = []
+    for it in fresh:
+        facts = snap.facts[it.member_id]
+        state = writer.states[it.member_id]
+        span = it.span
+        awards = []
+        if span is not None and _overlaps(spans.get((it.member_id, it.etype.name), ()), span):
+            status = EventStatus.DUPLICATE
+        else:
+            mine = counters.setdefault(it.member_id, {})
+            result = evaluate(
+                rules,
+                EventFacts(it.etype.name, it.org, it.occurred_at, it.data, partner.code),
+                facts,
+                mine,
+                _emergency_at(emergencies, it),
+            )
+            add_counters(mine, result.counters)
+            changed.update((it.member_id, *key) for key in result.counters)
+            status = EventStatus(result.status.value)
+            awards = result.awards
+            if span is not None:
+                spans.setdefault((it.member_id, it.etype.name), []).append(span)
+        credited = [a for a in awards if not a.pending and a.points > 0]
+        points = sum(a.points for a in credited)
+        if dry_run:
+            state.balance += points  # nothing is written: only later events read it
+        else:
+            for a in credited:  # moves state.balance
+                writer.append(
+                    it.member_id,
+                    a.points,
+                    LedgerKind.AWARD,
+                    org_code=it.org,
+                    partner_id=partner.id,
+                    rule=a.rule,
+                    rules_version=rules.version,
+                    category=a.category,
+                    occurred_at=it.occurred_at,
+                    created_at=now,
+                    reason=a.reason,
+                    # the organisation whose version of the rule applied (the key names the first)
+                    explanation=a.explanation.as_dict() | {"rule_org": a.org},
+                    ref=it.parsed["id"],
+                )
+        body = {
+            "event": it.parsed["id"],
+            "status": status.value,
+            "points": points,
+            "awards": [
+                {"rule": a.rule, "points": a.points, "reason": a.reason, "pending": a.pending}
+                for a in awards
+            ],
+            "balance": state.balance,
+            "rules_version": rules.version,
+        }
+        if status is EventStatus.DUPLICATE:
+            body["reason"] = DUPLICATE_REASON
+        if dry_run:
+            body["dry_run"] = True
+            it.outcome = Outcome(200, body)
+            continue
+        it.outcome = Outcome(201, body)
+        event_rows.append(_event_row(it, partner, rules, now, status, points, body))
+    if event_rows:
+        touched = {row["member_id"] for row in event_rows}
+        store.save(
+            Writes(
+                events=event_rows,
+                ledger=writer,
+                counters=[
+                    {"member_id": m, "bucket": b, "period": p, "points": counters[m][(b, p)][0],
+                     "count": counters[m][(b, p)][1]}
+                    for m, b, p in sorted(changed)
+                ],  # absolute values: nobody else moved them (locked, or checked on write)
+                members=[writer.states[m] for m in sorted(touched)],
+                event_ids=snap.event_ids,
+            )
+        )  # fmt: skip
+    return [it.outcome.resolve() if isinstance(it.outcome, Later) else it.outcome for it in items]
+
+
+def _wanted(partner, items: list[Item], rules, dry_run: bool) -> Wanted:
+    """What to read for these parsed events."""
+    windows: dict[tuple[str, str], tuple] = {}
+    periods: dict[str, set[str]] = {}
+    for it in items:
+        ref = it.parsed["member"]
+        span = it.span
+        if span is not None:  # one window per (member, type): spans that can overlap the batch's
+            key = (ref, it.etype.name)
+            lo, hi = windows.get(key, span)
+            windows[key] = (min(lo, span[0]), max(hi, span[1]))
+        periods.setdefault(ref, set()).update(
+            period_keys(it.occurred_at.astimezone(rules.tz)).values()
+        )
+    return Wanted(
+        partner_id=partner.id,
+        refs=sorted({it.parsed["member"] for it in items}),
+        event_ids=sorted({it.parsed["id"] for it in items}),
+        orgs=sorted({it.parsed["org"] for it in items if "org" in it.parsed}),
+        windows=windows,
+        periods=periods,
+        new_ids=0 if dry_run else len(items),
+    )
+
+
+def _resolve(partner, items: list[Item], snap) -> None:
+    """Set each event's member and organisation, or its error."""
+    for it in items:
+        ref = it.parsed["member"]
+        if ref not in snap.members:
+            it.outcome = fail(Invalid(f"unknown member {ref!r}", {"member": ref}, "unknown_member"))
+            continue
+        it.member_id, primary = snap.members[ref]
+        it.org = it.parsed.get("org", primary)
+        if "org" in it.parsed and it.org not in snap.known_orgs:
+            it.outcome = fail(
+                Invalid(f"unknown organisation {it.org!r}", {"org": it.org}, "unknown_org")
+            )
+        elif not partner.may_report_for(it.org):
+            it.outcome = fail(
+                Forbidden(
+                    f"this partner may not report events at {it.org}",
+                    {"org": it.org},
+                    "org_not_allowed",
+                )
+            )
+
+
+def _replays(items: list[Item], stored: dict) -> list[Item]:
+    """Answer events stored before (same body: the first response; else a conflict) and
+    repeats within the batch; return the items still to score, in order."""
+    first_in_batch: dict[str, Item] = {}
+    fresh = []
+    for it in items:
+        if not it.body_hash:
+            continue
+        eid = it.parsed["id"]
+        if eid in stored:
+            same = stored[eid][0] == it.body_hash
+            it.outcome = Outcome(200, stored[eid][1]) if same else conflict(eid)
+        elif eid in first_in_batch:
+            it.outcome = Later(first_in_batch[eid], it.body_hash)
+        elif it.outcome is None:
+            first_in_batch[eid] = it
+            fresh.append(it)
+    return fresh
+
+
+def _overlaps(spans, span) -> bool:
+    start, end = span
+    return any(s < end and start < e for s, e in spans)
+
+
+def _event_row(it: Item, partner, rules, now, status, points: int, body: dict) -> dict:
+    span = it.span or (None, None)
+    return {
+        "partner_id": partner.id,
+        "partner_event_id": it.parsed["id"],
+        "body_hash": it.body_hash,
+        "type": it.etype.name,
+        "member_id": it.member_id,
+        "org_code": it.org,
+        "occurred_at": it.occurred_at,
+        "received_at": now,
+        "data": _jsonable(it.data),
+        "status": status.value,
+        "rules_version": rules.version,
+        "points": points,
+        "span_start": span[0],
+        "span_end": span[1],
+        "response": body,
+        "reason": body.get("reason"),
+    }
+
+
+def clear_emergency_cache() -> None:
+    """Whoever declares or ends an emergency calls this, so it applies at once here."""
+    current_app.extensions.pop("pioneer.emergencies", None)
+
+
+def _emergencies(items: list[Item]) -> list[Emergency]:
+    """Emergencies that may be in force for these events (detached rows, read-only).
+
+    Cached per process for a few seconds: an emergency declared or ended in another process
+    takes effect here within EMERGENCY_CACHE_SECONDS.
+    """
+    if not items:
+        return []
+    cache = current_app.extensions.setdefault("pioneer.emergencies", [0.0, []])
+    if cache[0] < time.monotonic():
+        horizon = utcnow() - dt.timedelta(days=current_app.config["EVENT_HORIZON_DAYS"] + 1)
+        found = list(
+            db.session.scalars(
+                select(Emergency).where(
+                    or_(Emergency.ended_at.is_(None), Emergency.ended_at > horizon)
+                )
+            )
+        )
+        for e in found:  # kept across requests and sessions: loaded, then let go
+            db.session.expunge(e)
+        cache[1] = found
+        cache[0] = time.monotonic() + current_app.config["EMERGENCY_CACHE_SECONDS"]
+    return cache[1]
+
+
+def _emergency_at(emergencies: list[Emergency], it: Item) -> EmergencyFacts | None:
+    if not emergencies:
+        return None
+    regions = set(ancestors(it.org))
+    for e in emergencies:
+        if e.org_code in regions and e.in_force(it.occurred_at):
+            return EmergencyFacts(e.name, e.kind)
+    return None
+
+
+def _jsonable(data: dict) -> dict:
+    return {
+        k: v.isoformat() if isinstance(v, dt.datetime | dt.date) else v for k, v in data.items()
+    }
