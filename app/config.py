@@ -21,6 +21,10 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "PARTNER_KEY_CACHE_SECONDS": 10,
     "EMERGENCY_CACHE_SECONDS": 5,
+    # single events that arrive together in one process share a transaction (group commit);
+    # at most this many per transaction. 0 or 1: each request has its own transaction.
+    "INGEST_GROUP_MAX": 64,
+    "INGEST_WAIT_SECONDS": 30,  # a request waiting for its group answers 503 after this
 }
 
 ENVIRONMENT = (
@@ -33,8 +37,9 @@ ENVIRONMENT = (
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
+    "INGEST_GROUP_MAX",
 )
-_INTEGERS = {"EVENT_HORIZON_DAYS", "EVENT_FUTURE_SECONDS", "BATCH_LIMIT"}
+_INTEGERS = {"EVENT_HORIZON_DAYS", "EVENT_FUTURE_SECONDS", "BATCH_LIMIT", "INGEST_GROUP_MAX"}
 
 
 def load(config: dict, overrides: dict | None, instance_path: str) -> None:
@@ -68,7 +73,11 @@ def engine_options(uri: str) -> dict:
     return {
         "pool_size": 10,
         "max_overflow": 20,
-        "pool_pre_ping": True,
+        # no ping before each checkout (two round trips with psycopg: BEGIN and SELECT 1);
+        # after a database restart the first request on each stale connection answers 503
+        # and the pool reconnects (the partner's retry with the same event id is safe)
+        "pool_pre_ping": False,
+        "pool_recycle": 3600,
         # psycopg prepares a statement once it has run 5 times on a connection; planning the
         # ingest statements afresh each time (custom plans) costs more than running them
         "connect_args": {"options": "-c plan_cache_mode=force_generic_plan"},

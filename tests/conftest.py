@@ -52,6 +52,9 @@ def app(database_url):
             "SECRET_KEY": "test-secret",
             "RULES_DIR": str(ROOT / "rules"),
             "PARTNER_KEY_CACHE_SECONDS": 0,
+            # each request commits on its own, in the test's session (factories only flush);
+            # tests/api/test_group_commit.py switches group commit on
+            "INGEST_GROUP_MAX": 0,
             # a real Redis in CI (its own DB number, flushed after each test), else fakeredis
             "REDIS_URL": os.environ.get("TEST_REDIS_URL"),
         }

@@ -128,7 +128,3 @@ class LedgerQuery(Schema):
 
     cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$"))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-
-
-class DryRunQuery(Schema):
-    dry_run = fields.Boolean(load_default=False)

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from ...engine import EmergencyFacts, EventFacts, add_counters, evaluate
 from ...engine.periods import period_keys
 from ...engine.ruleset import ancestors
-from ...errors import Forbidden, Invalid
+from ...errors import Forbidden, Invalid, Unavailable
 from ...extensions import db
 from ...models import Emergency, EventStatus, LedgerKind
 from ...models.base import utcnow
@@ -41,28 +41,32 @@ def ingest(
 ) -> list[Outcome]:
     """Validate, score and (unless ``dry_run``) store ``raws``; one ``Outcome`` each, in order.
 
-    The caller commits. A bad event gets its own error and does not affect the others. If
-    another transaction writes for the same members or stores one of these events meanwhile,
-    the work is undone and done again: by rolling the transaction back when the caller says it
-    holds nothing else (``own_transaction``; on PostgreSQL this also allows the two-statement
-    optimistic store), else inside a savepoint.
+    A bad event gets its own error and does not affect the others. With ``own_transaction``
+    ingest runs in a transaction of its own and commits it (the API; on PostgreSQL on a
+    connection of its own, with the two-statement optimistic store); otherwise it works in a
+    savepoint of the session's transaction and the caller commits. If another transaction
+    writes for the same members or stores one of these events meanwhile, the work is undone
+    and done again.
     """
-    fast = own_transaction and db.engine.dialect.name == "postgresql"
-    store = PgStore() if fast else SessionStore()
-    for attempt in range(ATTEMPTS):
-        # the optimistic store reads without locks first; after losing a race, under them
-        lock = not dry_run and (attempt > 0 or not store.checks_versions)
-        try:
-            if own_transaction:
-                return _ingest(store, partner, raws, dry_run, lock)
-            with db.session.begin_nested():
-                return _ingest(store, partner, raws, dry_run, lock)
-        except Retry:
-            if own_transaction:
-                db.session.rollback()
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    if own_transaction and db.engine.dialect.name == "postgresql":
+        store = PgStore()
+    else:
+        store = SessionStore(savepoint=not own_transaction)
+    try:
+        for attempt in range(ATTEMPTS):
+            # the optimistic store reads without locks first; after losing a race, under them
+            lock = not dry_run and (attempt > 0 or not store.checks_versions)
+            try:
+                with store.transaction(commit=own_transaction and not dry_run):
+                    return _ingest(store, partner, raws, dry_run, lock)
+            except Retry:
+                continue
+        raise Unavailable(
+            "other requests for the same members kept winning; send it again",
+            code="contention",
+        )
+    finally:
+        store.close()
 
 
 def _ingest(store, partner, raws: list, dry_run: bool, lock: bool) -> list[Outcome]:

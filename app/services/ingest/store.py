@@ -8,6 +8,7 @@ seed) and ``PgStore`` (``store_pg``: PostgreSQL in two statements, for the partn
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, insert, or_, select, tuple_
@@ -86,9 +87,34 @@ def member_state(row) -> MemberState:
 
 class SessionStore:
     """Reads under a lock taken first (row locks on PostgreSQL, the database lock SQLite's
-    ``BEGIN IMMEDIATE`` takes), so what it writes cannot be stale."""
+    ``BEGIN IMMEDIATE`` takes), so what it writes cannot be stale. Works in the session's
+    transaction: in a savepoint of it, or as the whole of it."""
 
     checks_versions = False
+
+    def __init__(self, savepoint: bool):
+        self.savepoint = savepoint
+
+    @contextmanager
+    def transaction(self, commit: bool):
+        """Commit (or, for ``commit=False`` on a transaction of its own, roll back) what the
+        block did; undo it if the block raises."""
+        if self.savepoint:
+            with db.session.begin_nested():
+                yield
+            return
+        try:
+            yield
+        except BaseException:
+            db.session.rollback()
+            raise
+        if commit:
+            db.session.commit()
+        else:
+            db.session.rollback()
+
+    def close(self) -> None:
+        pass
 
     def load(self, wanted: Wanted, lock: bool) -> Snapshot:
         snap = Snapshot()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 
 import psycopg
 
@@ -22,42 +23,49 @@ from .store import SPAN_STATUSES, Retry, Snapshot, Wanted, Writes, member_facts,
 
 _SPAN_STATUSES = ", ".join(f"'{s.value}'" for s in SPAN_STATUSES)
 
+# what to read arrives as one JSON document (q): one parameter to send, whatever the batch
 LOCK = """
 SELECT m.id FROM partner_members pm JOIN members m ON m.id = pm.member_id
-WHERE pm.partner_id = %(partner)s AND pm.ref = ANY(%(refs)s::text[])
+WHERE pm.partner_id = %(partner)s
+  AND pm.ref = ANY(ARRAY(SELECT jsonb_array_elements_text(%(q)s::jsonb -> 'refs')))
 ORDER BY m.id FOR NO KEY UPDATE OF m
 """
 
 READ = f"""
-WITH m AS MATERIALIZED (
+WITH q AS (SELECT %(q)s::jsonb AS q),
+m AS MATERIALIZED (
   SELECT pm.ref, m.id, m.party_member, m.industry, m.level, m.tags, m.balance,
          m.lifetime_points, m.ledger_seq, m.ledger_head, m.version, o.code AS primary_org
   FROM partner_members pm
   JOIN members m ON m.id = pm.member_id
   JOIN organisations o ON o.id = m.primary_org_id
-  WHERE pm.partner_id = %(partner)s AND pm.ref = ANY(%(refs)s::text[])
+  WHERE pm.partner_id = %(partner)s
+    AND pm.ref = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'refs') FROM q))
 )
 SELECT
   (SELECT json_agg(m) FROM m) AS members,
   (SELECT json_agg(json_build_array(mo.member_id, mo.org_code)) FROM member_orgs mo
-    WHERE mo.member_id IN (SELECT id FROM m)) AS member_orgs,
-  (SELECT json_agg(o.code) FROM organisations o WHERE o.code = ANY(%(orgs)s::text[])) AS orgs,
+    WHERE mo.member_id = ANY(ARRAY(SELECT id FROM m))) AS member_orgs,
+  (SELECT json_agg(o.code) FROM organisations o
+    WHERE o.code = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'orgs') FROM q))) AS orgs,
   (SELECT json_agg(json_build_array(e.partner_event_id, e.body_hash, e.response)) FROM events e
-    WHERE e.partner_id = %(partner)s AND e.partner_event_id = ANY(%(ids)s::text[])) AS stored,
+    WHERE e.partner_id = %(partner)s
+      AND e.partner_event_id = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'ids') FROM q))
+  ) AS stored,
   (SELECT jsonb_agg(DISTINCT jsonb_build_array(e.member_id, e.type, e.span_start, e.span_end))
-    FROM unnest(%(w_refs)s::text[], %(w_types)s::text[], %(w_lo)s::timestamptz[],
-                %(w_hi)s::timestamptz[]) AS w(ref, type, lo, hi)
+    FROM q, jsonb_to_recordset(q -> 'windows') AS w(ref text, type text, lo timestamptz,
+                                                    hi timestamptz)
     JOIN m ON m.ref = w.ref
     JOIN events e ON e.member_id = m.id AND e.type = w.type
                  AND e.span_start < w.hi AND e.span_end > w.lo
     WHERE e.status IN ({_SPAN_STATUSES})) AS spans,
   (SELECT json_agg(json_build_array(c.member_id, c.bucket, c.period, c.points, c.count))
     FROM (SELECT DISTINCT m.id, p.period
-          FROM unnest(%(p_refs)s::text[], %(p_periods)s::text[]) AS p(ref, period)
+          FROM q, jsonb_to_recordset(q -> 'periods') AS p(ref text, period text)
           JOIN m ON m.ref = p.ref) AS w
     JOIN counters c ON c.member_id = w.id AND c.period = w.period) AS counters,
   (SELECT array_agg(nextval(pg_get_serial_sequence('events', 'id')))
-    FROM generate_series(1, %(n)s)) AS new_ids
+    FROM q, generate_series(1, (q ->> 'n')::int)) AS new_ids
 """
 
 EVENT_COLUMNS = (
@@ -74,7 +82,8 @@ WITH u AS (
   SELECT * FROM json_to_recordset(%(members)s::json) AS u(id int, version int, balance int,
     lifetime_points int, ledger_seq int, ledger_head text)
 ), locked AS (
-  SELECT m.id, m.version FROM members m WHERE m.id = ANY(%(member_ids)s::int[])
+  SELECT m.id, m.version FROM members m
+  WHERE m.id = ANY(ARRAY(SELECT id FROM u))
   ORDER BY m.id FOR NO KEY UPDATE
 ), stale AS (
   SELECT l.id FROM locked l JOIN u ON u.id = l.id WHERE l.version <> u.version
@@ -101,7 +110,7 @@ WITH u AS (
 ), mu AS (
   UPDATE members m SET balance = u.balance, lifetime_points = u.lifetime_points,
     ledger_seq = u.ledger_seq, ledger_head = u.ledger_head, version = m.version + 1
-  FROM u WHERE m.id = ANY(%(member_ids)s::int[]) AND m.id = u.id AND (SELECT ok FROM go)
+  FROM u WHERE m.id = ANY(ARRAY(SELECT id FROM u)) AND m.id = u.id AND (SELECT ok FROM go)
   RETURNING 1
 )
 SELECT (SELECT json_agg(id) FROM stale), (SELECT count(*) FROM ev), (SELECT count(*) FROM le),
@@ -109,12 +118,7 @@ SELECT (SELECT json_agg(id) FROM stale), (SELECT count(*) FROM ev), (SELECT coun
 """
 
 
-def _driver():
-    """The psycopg connection under the session's, in the session's transaction."""
-    return db.session.connection().connection.driver_connection
-
-
-def _json(rows: list[dict]) -> str:
+def _json(rows) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_default)
 
 
@@ -129,24 +133,46 @@ class PgStore:
 
     checks_versions = True
 
+    def __init__(self):
+        # a pooled connection of its own, used through psycopg directly: no ORM session
+        self.pooled = db.engine.raw_connection()
+        self.conn = self.pooled.driver_connection
+
+    @contextmanager
+    def transaction(self, commit: bool):
+        try:
+            yield
+        except BaseException:
+            self.conn.rollback()
+            raise
+        if commit:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+    def close(self) -> None:
+        self.pooled.close()  # back to the pool
+
     def load(self, wanted: Wanted, lock: bool) -> Snapshot:
-        self.conn = conn = _driver()  # a retry after a rollback gets the connection again
-        params = {"partner": wanted.partner_id, "refs": wanted.refs}
-        if lock and wanted.refs:  # a statement of its own: the read below sees what it waited for
-            conn.execute(LOCK, params)
-        w_keys = list(wanted.windows)
-        p_pairs = [(ref, p) for ref, periods in wanted.periods.items() for p in periods]
-        params |= {
+        conn = self.conn
+        query = {
+            "refs": wanted.refs,
             "orgs": wanted.orgs,
             "ids": wanted.event_ids,
-            "w_refs": [ref for ref, _ in w_keys],
-            "w_types": [type_ for _, type_ in w_keys],
-            "w_lo": [wanted.windows[k][0] for k in w_keys],
-            "w_hi": [wanted.windows[k][1] for k in w_keys],
-            "p_refs": [ref for ref, _ in p_pairs],
-            "p_periods": [p for _, p in p_pairs],
+            "windows": [
+                {"ref": ref, "type": type_, "lo": lo, "hi": hi}
+                for (ref, type_), (lo, hi) in wanted.windows.items()
+            ],
+            "periods": [
+                {"ref": ref, "period": period}
+                for ref, periods in wanted.periods.items()
+                for period in periods
+            ],
             "n": wanted.new_ids,
         }
+        params = {"partner": wanted.partner_id, "q": _json(query)}
+        if lock and wanted.refs:  # a statement of its own: the read below sees what it waited for
+            conn.execute(LOCK, params)
         members, member_orgs, orgs, stored, spans, counters, new_ids = conn.execute(
             READ, params
         ).fetchone()
@@ -179,7 +205,6 @@ class PgStore:
         members = [member_row(s) for s in writes.members]
         params = {
             "members": _json(members),
-            "member_ids": [s.id for s in writes.members],
             "events": _json(writes.events),
             "ledger": _json(ledger),
             "counters": _json(writes.counters),

@@ -1,0 +1,129 @@
+"""Group commit: single events waiting at the same time are stored in one transaction, and
+each request still gets exactly the answer it would get alone."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from app.extensions import db
+from app.models import Event, LedgerEntry, Member
+from app.services.ingest import group
+
+from ..partner_api import hazard, shift
+from .test_concurrency import _post, _race
+
+
+@pytest.fixture
+def grouped(app, monkeypatch):
+    """Group commit on, and the committer held at its first group until ``release`` is set,
+    so every request sent meanwhile waits in the queue and lands in the second group."""
+    monkeypatch.setitem(app.config, "INGEST_GROUP_MAX", 64)
+    app.extensions.pop("pioneer.group_commit", None)
+    release, sizes = threading.Event(), []
+    real_commit = group.GroupCommit._commit
+
+    def commit(self, jobs):
+        sizes.append(len(jobs))
+        if len(sizes) == 1:
+            release.wait(30)
+        real_commit(self, jobs)
+
+    monkeypatch.setattr(group.GroupCommit, "_commit", commit)
+    yield release, sizes
+    release.set()
+    app.extensions.pop("pioneer.group_commit", None)
+
+
+def _race_held(app, calls, release, first_call):
+    """Send ``first_call`` (the committer takes it and is held), then ``calls`` at once; let
+    the committer go once they all wait in its queue; return every response."""
+    results = {}
+    db.session.remove()
+
+    def send(key, call):
+        with app.app_context():
+            results[key] = call(app.test_client())
+            db.session.remove()
+
+    first = threading.Thread(target=send, args=("first", first_call))
+    first.start()
+    while not app.extensions.get("pioneer.group_commit"):
+        pass
+    threads = [threading.Thread(target=send, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    committer = app.extensions["pioneer.group_commit"]
+    while committer.jobs.qsize() < len(calls):
+        threading.Event().wait(0.005)
+    release.set()
+    for t in [first, *threads]:
+        t.join(60)
+    return results["first"], [results[i] for i in range(len(calls))]
+
+
+def test_events_waiting_together_share_a_transaction_and_keep_their_answers(
+    app, partner_api, rider, grouped
+):
+    release, sizes = grouped
+    headers = partner_api.headers
+    partner_api.put_member("r2")
+    calls = [_post(hazard(f"g{i}", severity="high"), headers) for i in range(8)]
+    calls += [_post(shift("g-shift", member="r2", hours=3), headers)] * 3  # one event, 3 times
+    calls.append(_post(hazard("g-unknown", member="nobody"), headers))
+    first, responses = _race_held(app, calls, release, _post(hazard("g-first"), headers))
+    assert sizes == [1, len(calls)]  # all but the first were stored in one transaction
+    assert first.status_code == 201
+    hazards, shifts, unknown = responses[:8], responses[8:11], responses[11]
+    # the first event of the day took one of the 5 high-severity awards; 4 remain for 8 reports
+    assert [r.status_code for r in hazards] == [201] * 8
+    assert sorted(r.json["points"] for r in hazards) == [0] * 4 + [10] * 4
+    assert sorted(r.status_code for r in shifts) == [200, 200, 201]  # the repeats are replays
+    assert len({r.get_data() for r in shifts}) == 1
+    assert unknown.status_code == 422 and unknown.json["error"]["code"] == "unknown_member"
+    assert db.session.scalar(select(func.count(Event.id))) == 10
+    for member in db.session.scalars(select(Member)):
+        entries = list(
+            db.session.scalars(
+                select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by("seq")
+            )
+        )
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        assert member.balance == sum(e.points for e in entries)
+
+
+def test_a_failed_group_commit_answers_every_waiting_request(
+    app, partner_api, rider, grouped, monkeypatch
+):
+    from app.services import ingest as ingest_package
+
+    release, sizes = grouped
+
+    def broken(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(ingest_package, "ingest", broken)  # what the committer calls
+    headers = partner_api.headers
+    calls = [_post(hazard(f"x{i}"), headers) for i in range(4)]
+    first, responses = _race_held(app, calls, release, _post(hazard("x-first"), headers))
+    assert sizes == [1, 4]
+    assert [r.status_code for r in [first, *responses]] == [503] * 5
+    assert {r.json["error"]["code"] for r in responses} == {"database_unavailable"}
+    assert db.session.scalar(select(func.count(Event.id))) == 0
+
+
+def test_the_same_event_from_twenty_threads_is_awarded_once_with_group_commit(
+    app, partner_api, rider, monkeypatch
+):
+    monkeypatch.setitem(app.config, "INGEST_GROUP_MAX", 64)
+    app.extensions.pop("pioneer.group_commit", None)
+    body = shift("same", hours=3)
+    responses = _race(app, [_post(body, partner_api.headers)] * 20)
+    app.extensions.pop("pioneer.group_commit", None)
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
+    assert len({r.get_data() for r in responses}) == 1
+    assert db.session.scalar(select(func.count(LedgerEntry.id))) == 1
+    assert db.session.scalar(select(Member.balance)) == 15
