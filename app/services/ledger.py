@@ -1,8 +1,9 @@
 """Appending to the ledger, and reading it back.
 
-The only writer of ``ledger_entries``. Entries are appended under the member's row lock, each
-with the next ``seq``, the previous entry's hash and its own, and the member's balance and
-lifetime points move in the same transaction, so a balance always equals the sum of its
+``LedgerWriter`` makes every ledger entry: each gets the next ``seq`` of its member, the
+previous entry's hash and its own, and moves the member's balance and lifetime points; the
+store that inserts the entries (``services.ingest.store``/``store_pg``) writes those totals in
+the same transaction, under the member's row lock, so a balance always equals the sum of its
 entries.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from ..engine.periods import period_bounds, zone
 from ..extensions import db
@@ -22,7 +23,7 @@ from ..models.ledger import entry_hash, ledger_hash_fields
 
 @dataclass
 class MemberState:
-    """A locked member's running totals while a transaction appends to its ledger."""
+    """A member's running totals while a transaction appends to its ledger."""
 
     id: int
     balance: int
@@ -30,15 +31,14 @@ class MemberState:
     seq: int
     head: str
     version: int = 0  # members.version as read; the write sets it one higher
-    dirty: bool = False
 
 
 @dataclass
 class LedgerWriter:
-    """Collects entries for many members and writes them in a few statements.
+    """Collects entries for many members, to be chained (``chain``) and inserted at once.
 
-    The caller locks the members' rows and puts their current state in ``states`` (ingest
-    does both in the query that finds the members)."""
+    The caller puts the members' current state in ``states`` and, when it writes, makes sure
+    nobody moved them meanwhile (a row lock, or the version check of the optimistic store)."""
 
     states: dict[int, MemberState] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
@@ -69,7 +69,6 @@ class LedgerWriter:
         state.balance += points
         if kind in EARNING_KINDS or (kind == "reverse" and fields.get("reverses_earning")):
             state.lifetime += points
-        state.dirty = True
         self.rows.append(row)
         return row
 
@@ -83,15 +82,6 @@ class LedgerWriter:
             row["prev_hash"] = state.head
             row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
         return rows
-
-    def write(self) -> None:
-        """Chain, insert the queued entries and move the members' totals, in two statements."""
-        rows = self.chain()
-        if rows:
-            db.session.connection().execute(insert(LedgerEntry.__table__), rows)
-        changed = [s for s in self.states.values() if s.dirty]
-        if changed:
-            update_members(changed)
 
 
 def member_row(state: MemberState) -> dict:
@@ -124,7 +114,6 @@ def update_members(states: list[MemberState]) -> None:
           "m_head": s.head} for s in states],
     )  # fmt: skip
     for s in states:
-        s.dirty = False
         s.version += 1
 
 

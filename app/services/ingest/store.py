@@ -56,6 +56,19 @@ class Snapshot:
     counters: dict[int, dict] = field(default_factory=dict)  # member -> (bucket, period) -> p, n
     event_ids: list[int] = field(default_factory=list)  # allocated for new events
 
+    def add_members(self, rows, member_orgs) -> None:
+        """Take the members found (mappings with the columns of the stores' member query; a
+        member known under two refs comes twice) and (member id, org code) pairs of the
+        organisations they take part in."""
+        others: dict[int, list[str]] = {}
+        for member_id, code in member_orgs:
+            others.setdefault(member_id, []).append(code)
+        for row in rows:
+            self.members[row["ref"]] = (row["id"], row["primary_org"])
+            if row["id"] not in self.facts:
+                self.facts[row["id"]] = _member_facts(row, others.get(row["id"], ()))
+                self.states[row["id"]] = _member_state(row)
+
 
 @dataclass
 class Writes:
@@ -69,7 +82,7 @@ class Writes:
     event_ids: list[int] = field(default_factory=list)  # allocated by the load, if any
 
 
-def member_facts(row, other_orgs) -> MemberFacts:
+def _member_facts(row, other_orgs) -> MemberFacts:
     return MemberFacts(
         party_member=row["party_member"],
         industry=row["industry"],
@@ -80,9 +93,24 @@ def member_facts(row, other_orgs) -> MemberFacts:
     )
 
 
-def member_state(row) -> MemberState:
+def _member_state(row) -> MemberState:
     return MemberState(row["id"], row["balance"], row["lifetime_points"], row["ledger_seq"],
                        row["ledger_head"], row["version"])  # fmt: skip
+
+
+@contextmanager
+def owned_transaction(target, commit: bool):
+    """Run a block as the whole of ``target``'s transaction (a session or a DBAPI connection):
+    commit it, or roll it back for ``commit=False`` (a dry run) or when the block raises."""
+    try:
+        yield
+    except BaseException:
+        target.rollback()
+        raise
+    if commit:
+        target.commit()
+    else:
+        target.rollback()
 
 
 class SessionStore:
@@ -95,23 +123,11 @@ class SessionStore:
     def __init__(self, savepoint: bool):
         self.savepoint = savepoint
 
-    @contextmanager
     def transaction(self, commit: bool):
-        """Commit (or, for ``commit=False`` on a transaction of its own, roll back) what the
-        block did; undo it if the block raises."""
+        """A savepoint of the caller's transaction, or the whole of one."""
         if self.savepoint:
-            with db.session.begin_nested():
-                yield
-            return
-        try:
-            yield
-        except BaseException:
-            db.session.rollback()
-            raise
-        if commit:
-            db.session.commit()
-        else:
-            db.session.rollback()
+            return db.session.begin_nested()
+        return owned_transaction(db.session, commit)
 
     def close(self) -> None:
         pass
@@ -137,19 +153,16 @@ class SessionStore:
                 query = query.with_for_update(of=Member)
             rows = [row._mapping for row in conn.execute(query)]
             ids = sorted({row["id"] for row in rows})
-            orgs: dict[int, list[str]] = {}
-            if ids:
-                for member_id, code in conn.execute(
+            member_orgs = (
+                conn.execute(
                     select(MemberOrg.member_id, MemberOrg.org_code).where(
                         MemberOrg.member_id.in_(ids)
                     )
-                ):
-                    orgs.setdefault(member_id, []).append(code)
-            for row in rows:
-                snap.members[row["ref"]] = (row["id"], row["primary_org"])
-                if row["id"] not in snap.facts:
-                    snap.facts[row["id"]] = member_facts(row, orgs.get(row["id"], ()))
-                    snap.states[row["id"]] = member_state(row)
+                )
+                if ids
+                else ()
+            )
+            snap.add_members(rows, member_orgs)
         if wanted.orgs:
             snap.known_orgs = set(
                 conn.scalars(select(Organisation.code).where(Organisation.code.in_(wanted.orgs)))

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from contextlib import contextmanager
 
 import psycopg
 
 from ...extensions import db
 from ..ledger import member_row
-from .store import SPAN_STATUSES, Retry, Snapshot, Wanted, Writes, member_facts, member_state
+from .store import SPAN_STATUSES, Retry, Snapshot, Wanted, Writes, owned_transaction
 
 _SPAN_STATUSES = ", ".join(f"'{s.value}'" for s in SPAN_STATUSES)
 
@@ -138,17 +137,8 @@ class PgStore:
         self.pooled = db.engine.raw_connection()
         self.conn = self.pooled.driver_connection
 
-    @contextmanager
     def transaction(self, commit: bool):
-        try:
-            yield
-        except BaseException:
-            self.conn.rollback()
-            raise
-        if commit:
-            self.conn.commit()
-        else:
-            self.conn.rollback()
+        return owned_transaction(self.conn, commit)
 
     def close(self) -> None:
         self.pooled.close()  # back to the pool
@@ -177,14 +167,7 @@ class PgStore:
             READ, params
         ).fetchone()
         snap = Snapshot(known_orgs=set(orgs or ()), event_ids=new_ids or [])
-        others: dict[int, list[str]] = {}
-        for member_id, code in member_orgs or ():
-            others.setdefault(member_id, []).append(code)
-        for row in members or ():
-            snap.members[row["ref"]] = (row["id"], row["primary_org"])
-            if row["id"] not in snap.facts:
-                snap.facts[row["id"]] = member_facts(row, others.get(row["id"], ()))
-                snap.states[row["id"]] = member_state(row)
+        snap.add_members(members or (), member_orgs or ())
         for eid, hash_, response in stored or ():
             snap.stored[eid] = (hash_, response)
         parse = dt.datetime.fromisoformat
@@ -223,4 +206,3 @@ class PgStore:
             )
         for s in writes.members:
             s.version += 1
-            s.dirty = False
