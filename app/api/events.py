@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask_smorest import Blueprint
+from marshmallow import ValidationError, fields
 
 from ..errors import Invalid
 from ..services.ingest import EventIn, ingest
@@ -24,7 +25,7 @@ DRY_RUN = {
     "schema": {"type": "boolean", "default": False},
     "description": "Score and answer, store nothing",
 }
-_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+_BOOLEAN = fields.Boolean()  # the same words for true and false as marshmallow anywhere else
 
 
 def dry_run_flag() -> bool:
@@ -32,10 +33,12 @@ def dry_run_flag() -> bool:
     unknown = sorted(set(request.args) - {"dry_run"})
     if unknown:
         raise Invalid("unknown query parameters", {name: ["Unknown field."] for name in unknown})
-    value = request.args.get("dry_run", "false").lower()
-    if value not in _TRUE | _FALSE:
-        raise Invalid("dry_run must be true or false", {"dry_run": ["Not a valid boolean."]})
-    return value in _TRUE
+    if "dry_run" not in request.args:
+        return False
+    try:
+        return _BOOLEAN.deserialize(request.args["dry_run"])
+    except ValidationError as exc:
+        raise Invalid("dry_run must be true or false", {"dry_run": exc.messages}) from None
 
 
 @blp.route("/events", methods=["POST"])

@@ -72,6 +72,22 @@ def test_a_dry_run_scores_but_stores_nothing(partner_api, rider):
     assert partner_api.post_event(shift("e1")).status_code == 201  # not taken by the dry run
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [({"dry_run": "maybe"}, "dry_run"), ({"dry_run": ""}, "dry_run"), ({"dryrun": "1"}, "dryrun")],
+)
+def test_a_bad_query_is_refused_and_nothing_is_stored(partner_api, rider, query, field):
+    for post in (
+        lambda: partner_api.post_event(shift("q1"), **query),
+        lambda: partner_api.post_batch([shift("q1")], **query),
+    ):
+        response = post()
+        assert response.status_code == 422
+        assert field in response.json["error"]["details"]
+    assert db.session.scalar(select(func.count(Event.id))) == 0
+    assert partner_api.post_event(shift("q1"), dry_run="True").json["dry_run"] is True
+
+
 def test_caps_hold_across_events(partner_api, rider):
     points = [partner_api.post_event(shift(f"e{i}", hours=3, days_ago=1 + i / 10)).json
               for i in range(3)]  # fmt: skip
