@@ -4,6 +4,7 @@ each request still gets exactly the answer it would get alone."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -23,24 +24,27 @@ def grouped(app, monkeypatch):
     so every request sent meanwhile waits in the queue and lands in the second group."""
     monkeypatch.setitem(app.config, "INGEST_GROUP_MAX", 64)
     app.extensions.pop("pioneer.group_commit", None)
-    release, sizes = threading.Event(), []
+    held, release, sizes = threading.Event(), threading.Event(), []
     real_commit = group.GroupCommit._commit
 
     def commit(self, jobs):
         sizes.append(len(jobs))
         if len(sizes) == 1:
+            held.set()
             release.wait(30)
         real_commit(self, jobs)
 
     monkeypatch.setattr(group.GroupCommit, "_commit", commit)
-    yield release, sizes
+    yield held, release, sizes
     release.set()
     app.extensions.pop("pioneer.group_commit", None)
 
 
-def _race_held(app, calls, release, first_call):
-    """Send ``first_call`` (the committer takes it and is held), then ``calls`` at once; let
-    the committer go once they all wait in its queue; return every response."""
+def _race_held(app, calls, grouped, first_call):
+    """Send ``first_call`` and wait until the committer has taken it alone and is held; then
+    send ``calls`` at once and let the committer go once they all wait in its queue; return
+    every response."""
+    held, release, _ = grouped
     results = {}
     db.session.remove()
 
@@ -51,14 +55,14 @@ def _race_held(app, calls, release, first_call):
 
     first = threading.Thread(target=send, args=("first", first_call))
     first.start()
-    while not app.extensions.get("pioneer.group_commit"):
-        pass
+    assert held.wait(30), "the committer never took the first event"
     threads = [threading.Thread(target=send, args=(i, c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
     committer = app.extensions["pioneer.group_commit"]
-    while committer.jobs.qsize() < len(calls):
-        threading.Event().wait(0.005)
+    deadline = time.monotonic() + 30
+    while committer.jobs.qsize() < len(calls) and time.monotonic() < deadline:
+        time.sleep(0.005)
     release.set()
     for t in [first, *threads]:
         t.join(60)
@@ -68,13 +72,13 @@ def _race_held(app, calls, release, first_call):
 def test_events_waiting_together_share_a_transaction_and_keep_their_answers(
     app, partner_api, rider, grouped
 ):
-    release, sizes = grouped
+    _, _, sizes = grouped
     headers = partner_api.headers
     partner_api.put_member("r2")
     calls = [_post(hazard(f"g{i}", severity="high"), headers) for i in range(8)]
     calls += [_post(shift("g-shift", member="r2", hours=3), headers)] * 3  # one event, 3 times
     calls.append(_post(hazard("g-unknown", member="nobody"), headers))
-    first, responses = _race_held(app, calls, release, _post(hazard("g-first"), headers))
+    first, responses = _race_held(app, calls, grouped, _post(hazard("g-first"), headers))
     assert sizes == [1, len(calls)]  # all but the first were stored in one transaction
     assert first.status_code == 201
     hazards, shifts, unknown = responses[:8], responses[8:11], responses[11]
@@ -100,7 +104,7 @@ def test_a_failed_group_commit_answers_every_waiting_request(
 ):
     from app.services import ingest as ingest_package
 
-    release, sizes = grouped
+    _, _, sizes = grouped
 
     def broken(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("the database went away"))
@@ -108,7 +112,7 @@ def test_a_failed_group_commit_answers_every_waiting_request(
     monkeypatch.setattr(ingest_package, "ingest", broken)  # what the committer calls
     headers = partner_api.headers
     calls = [_post(hazard(f"x{i}"), headers) for i in range(4)]
-    first, responses = _race_held(app, calls, release, _post(hazard("x-first"), headers))
+    first, responses = _race_held(app, calls, grouped, _post(hazard("x-first"), headers))
     assert sizes == [1, 4]
     assert [r.status_code for r in [first, *responses]] == [503] * 5
     assert {r.json["error"]["code"] for r in responses} == {"database_unavailable"}
