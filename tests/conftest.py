@@ -76,10 +76,10 @@ def app_ctx(app):
         from app.services.ingest import clear_emergency_cache
 
         clear_emergency_cache()
-        if app.config["REDIS_URL"]:
-            from app.redis_client import get_redis
+        from app.redis_client import get_redis
 
-            get_redis().flushdb()
+        get_redis().flushdb()  # the test's Redis DB, or this app's fakeredis
+        app.extensions.pop("pioneer.boards", None)  # forget a simulated Redis failure
 
 
 def _empty_tables() -> None:

@@ -9,6 +9,8 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from app.extensions import db
 from app.models import (
+    BoardArchive,
+    BoardPeriod,
     Counter,
     Emergency,
     Event,
@@ -145,3 +147,28 @@ class LedgerEntryFactory(Base):
     reason = "测试"
     prev_hash = ""
     hash = "0" * 64
+
+
+class BoardPeriodFactory(Base):
+    class Meta:
+        model = BoardPeriod
+
+    period = factory.Sequence(lambda n: f"2025-W{n % 52 + 1:02d}")
+    kind = "week"
+    boards = 0
+    rows = 0
+
+
+class BoardArchiveFactory(Base):
+    class Meta:
+        model = BoardArchive
+
+    board = "lb"
+    scope = "sx"
+    period = "2026-11"
+    category = "total"
+    position = factory.Sequence(lambda n: n + 1)
+    rank = factory.LazyAttribute(lambda o: o.position)
+    member_id = factory.Sequence(lambda n: n + 1)
+    org_code = None
+    points = 10

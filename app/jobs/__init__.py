@@ -20,7 +20,7 @@ from ..redis_client import get_redis, is_embedded
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("default",)
+QUEUES = ("default", "boards")
 DEFAULT_TIMEOUT = 30 * 60
 RESULT_TTL = 7 * 24 * 3600  # keep outcomes a week: `flask jobs` shows them
 FAILURE_TTL = 30 * 24 * 3600

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate."""
 
 from .base import Base
+from .board import BoardArchive, BoardPeriod
 from .emergency import Emergency
 from .event import Event, EventStatus
 from .ledger import EARNING_KINDS, LedgerEntry, LedgerKind
@@ -11,6 +12,8 @@ from .partner import Partner, PartnerKey
 __all__ = [
     "EARNING_KINDS",
     "Base",
+    "BoardArchive",
+    "BoardPeriod",
     "Counter",
     "Emergency",
     "Event",

@@ -24,6 +24,7 @@ from ...errors import Forbidden, Invalid, Unavailable
 from ...extensions import db
 from ...models import Emergency, EventStatus, LedgerKind
 from ...models.base import utcnow
+from .. import boards
 from ..ledger import LedgerWriter
 from ..rules import current_rules
 from .parse import EventIn, Item, Later, Outcome, conflict, fail, parse_item
@@ -58,9 +59,15 @@ def ingest(
             lock = not dry_run and (attempt > 0 or not store.checks_versions)
             try:
                 with store.transaction(commit=own_transaction and not dry_run):
-                    return _ingest(store, partner, raws, dry_run, lock)
+                    outcomes, entries = _ingest(store, partner, raws, dry_run, lock)
             except Retry:
                 continue
+            # the boards see only what is committed: now, or when the caller commits
+            if own_transaction:
+                boards.record(entries)
+            else:
+                boards.record_after_commit(entries)
+            return outcomes
         raise Unavailable(
             "other requests for the same members kept winning; send it again",
             code="contention",
@@ -69,7 +76,8 @@ def ingest(
         store.close()
 
 
-def _ingest(store, partner, raws: list, dry_run: bool, lock: bool) -> list[Outcome]:
+def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
+    """(an outcome per event, the ledger entries written for the boards)."""
     rules = current_rules()
     now = utcnow()
     items = [Item(i, raw) for i, raw in enumerate(raws)]
@@ -147,7 +155,10 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool) -> list[Outco
             continue
         it.outcome = Outcome(201, body)
         event_rows.append(_event_row(it, partner, rules, now, status, points, body))
+    entries = []
     if event_rows:
+        facts = snap.facts
+        entries = boards.board_entries(writer.rows, lambda m: facts[m].industry, partner.code)
         touched = {row["member_id"] for row in event_rows}
         store.save(
             Writes(
@@ -162,7 +173,10 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool) -> list[Outco
                 event_ids=snap.event_ids,
             )
         )  # fmt: skip
-    return [it.outcome.resolve() if isinstance(it.outcome, Later) else it.outcome for it in items]
+    outcomes = [
+        it.outcome.resolve() if isinstance(it.outcome, Later) else it.outcome for it in items
+    ]
+    return outcomes, entries
 
 
 def _wanted(partner, items: list[Item], rules, dry_run: bool) -> Wanted:

@@ -1,0 +1,95 @@
+"""Leaderboards: Redis sorted sets kept live from the ledger, rebuilt and archived by jobs.
+
+Whoever commits ledger entries calls ``record`` (or ``record_after_commit`` inside a caller's
+transaction) with what they wrote; nothing reads a board that the database has not committed.
+See ``keys`` for what is ranked, ``live`` for the update, ``rebuild`` and ``archive`` for the
+jobs, ``read`` for the queries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flask import current_app
+from sqlalchemy import event as sa_event
+
+from ...extensions import db
+from ...models.base import utcnow
+from ...redis_client import get_redis
+from .keys import OpenPeriods
+from .live import BoardEntry, LiveBoards, increments
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BoardEntry", "board_entries", "live_boards", "record", "record_after_commit"]
+
+_PENDING = "pioneer.board_entries"
+
+
+def live_boards() -> LiveBoards:
+    """This app's live updater (one per app: it remembers a Redis failure until repaired)."""
+    app = current_app._get_current_object()
+    boards = app.extensions.get("pioneer.boards")
+    if boards is None:
+        boards = app.extensions.setdefault(
+            "pioneer.boards", LiveBoards(get_redis(), on_repair=_ask_for_repair)
+        )
+    return boards
+
+
+def board_entries(rows: Iterable[dict], industry_of, partner_code: str | None) -> list[BoardEntry]:
+    """BoardEntry for ledger rows as the ``LedgerWriter`` made them."""
+    return [
+        BoardEntry(
+            member_id=r["member_id"],
+            seq=r["seq"],
+            points=r["points"],
+            kind=r["kind"],
+            org_code=r["org_code"],
+            category=r["category"],
+            partner_code=partner_code if r.get("partner_id") is not None else None,
+            industry=industry_of(r["member_id"]),
+            occurred_at=r["occurred_at"],
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+def record(entries: list[BoardEntry]) -> bool:
+    """Add committed entries to every board they count on. False if Redis failed (logged;
+    the ledger is right and a repair rebuild will follow)."""
+    if not entries:
+        return True
+    tz = current_app.config["APP_TIMEZONE"]
+    return live_boards().apply(increments(entries, OpenPeriods.at(utcnow(), tz), tz))
+
+
+def record_after_commit(entries: list[BoardEntry]) -> None:
+    """Record ``entries`` when the session's transaction commits; forget them on rollback."""
+    if not entries:
+        return
+    session = db.session()
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        app = current_app._get_current_object()
+
+        def after_commit(sess):
+            entries_ = sess.info.pop(_PENDING, [])
+            with app.app_context():
+                record(entries_)
+
+        def after_rollback(sess):
+            sess.info.pop(_PENDING, None)
+
+        sa_event.listen(session, "after_commit", after_commit, once=True)
+        sa_event.listen(session, "after_rollback", after_rollback, once=True)
+    pending.extend(entries)
+
+
+def _ask_for_repair() -> None:
+    from ...jobs.boards import enqueue_rebuild
+
+    enqueue_rebuild(reason="repair after Redis failed")

@@ -1,0 +1,192 @@
+"""Reading boards: a page of a board, organisations against their siblings, a member's ranks.
+
+Open periods are read from Redis (one script call per request), closed ones from their
+archive in the database. Ranks are shared by equal points (1, 2, 2, 4); among equals the
+member who reached the total first is listed first. Names are masked; a member who hides from
+public boards keeps their place but is listed without a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import func, select
+
+from ...extensions import db
+from ...models import BoardArchive, BoardPeriod, Member
+from .keys import board_key, children_key, mask_name, points_of
+
+HIDDEN_NAME = "匿名"
+
+# KEYS[1]: the board. ARGV: offset, limit. → {total, rank of the first line, flat lines}
+PAGE_SCRIPT = """
+local total = redis.call('ZCARD', KEYS[1])
+local lines = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1, 'WITHSCORES')
+local first = 0
+if #lines > 0 then
+  local p = math.floor(tonumber(lines[2]))
+  first = redis.call('ZCOUNT', KEYS[1], string.format('%.17g', p + 1), '+inf') + 1
+end
+return {total, first, lines}
+"""
+
+# KEYS: boards. ARGV[1]: the member. → per board: {} or {score, above, total, position,
+# the lines from the one above to the one below (flat), their ranks}
+RANKS_SCRIPT = """
+local out = {}
+for i, k in ipairs(KEYS) do
+  local s = redis.call('ZSCORE', k, ARGV[1])
+  if s then
+    local p = math.floor(tonumber(s))
+    local above = redis.call('ZCOUNT', k, string.format('%.17g', p + 1), '+inf')
+    local pos = redis.call('ZREVRANK', k, ARGV[1])
+    local lo = pos - 1
+    if lo < 0 then lo = 0 end
+    local near = redis.call('ZREVRANGE', k, lo, pos + 1, 'WITHSCORES')
+    local ranks = {}
+    for j = 2, #near, 2 do
+      local q = math.floor(tonumber(near[j]))
+      ranks[j / 2] = redis.call('ZCOUNT', k, string.format('%.17g', q + 1), '+inf') + 1
+    end
+    out[i] = {s, above, redis.call('ZCARD', k), pos, near, ranks}
+  else
+    out[i] = {}
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Line:
+    rank: int
+    points: int
+    member_id: int | None = None
+    org_code: str | None = None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def is_closed(period: str) -> bool:
+    return db.session.get(BoardPeriod, period) is not None
+
+
+def page(client: redis.Redis, scope: str, period: str, category: str, limit: int, offset: int):
+    """(total, [Line]) of a member board."""
+    if is_closed(period):
+        return _archived_page("lb", scope, period, category, limit, offset)
+    total, first, flat = client.register_script(PAGE_SCRIPT)(
+        keys=[board_key(scope, period, category)], args=[offset, limit]
+    )
+    lines, rank, last = [], int(first), None
+    for i in range(0, len(flat), 2):
+        points = points_of(float(flat[i + 1]))
+        if last is not None and points != last:
+            rank = offset + i // 2 + 1
+        last = points
+        lines.append(Line(rank, points, member_id=int(_text(flat[i]))))
+    return int(total), lines
+
+
+def _archived_page(board, scope, period, category, limit, offset):
+    where = (
+        (BoardArchive.board == board)
+        & (BoardArchive.scope == scope)
+        & (BoardArchive.period == period)
+        & (BoardArchive.category == category)
+    )
+    total = db.session.scalar(select(func.count()).select_from(BoardArchive).where(where)) or 0
+    rows = db.session.execute(
+        select(
+            BoardArchive.rank, BoardArchive.points, BoardArchive.member_id, BoardArchive.org_code
+        )
+        .where(where, BoardArchive.position > offset)
+        .order_by(BoardArchive.position)
+        .limit(limit)
+    )
+    return total, [Line(r.rank, r.points, r.member_id, r.org_code) for r in rows]
+
+
+def children(client: redis.Redis, parent: str, period: str, category: str) -> list[dict]:
+    """The organisations just below ``parent``: subtree points, active members (with points
+    in the period) and points per active member, best total first."""
+    if is_closed(period):
+        _, lines = _archived_page("lbo", parent, period, category, 10_000, 0)
+        codes = [(line.org_code, line.points) for line in lines]
+        actives = {
+            code: n
+            for code, n in db.session.execute(
+                select(BoardArchive.scope, func.count())
+                .where(
+                    BoardArchive.board == "lb",
+                    BoardArchive.period == period,
+                    BoardArchive.category == category,
+                    BoardArchive.scope.in_([c for c, _ in codes]),
+                )
+                .group_by(BoardArchive.scope)
+            )
+        }
+    else:
+        flat = client.zrevrange(children_key(parent, period, category), 0, -1, withscores=True)
+        codes = [(_text(code), int(score)) for code, score in flat]
+        pipe = client.pipeline(transaction=False)
+        for code, _ in codes:
+            pipe.zcard(board_key(code, period, category))
+        actives = dict(zip([c for c, _ in codes], pipe.execute(), strict=True))
+    out = []
+    for code, points in codes:
+        active = int(actives.get(code, 0))
+        per_member = round(points / active, 2) if active else 0.0
+        out.append({"org": code, "points": points, "active_members": active,
+                    "points_per_member": per_member})  # fmt: skip
+    return out
+
+
+def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, str, str]]):
+    """For each (scope, period, category) the member is on: rank, points, total, and the
+    lines just above and below (Line lists)."""
+    open_boards = [b for b in boards if not is_closed(b[1])]
+    keys = [board_key(*b) for b in open_boards]
+    replies = client.register_script(RANKS_SCRIPT)(keys=keys, args=[str(member_id)]) if keys else []
+    out = []
+    for board, reply in zip(open_boards, replies, strict=True):
+        if not reply:
+            continue
+        score, above, total, position, flat, ranks = reply
+        points = points_of(float(score))
+        neighbours = []
+        for i in range(0, len(flat), 2):
+            mid = int(_text(flat[i]))
+            if mid != member_id:
+                neighbours.append(Line(int(ranks[i // 2]), points_of(float(flat[i + 1])), mid))
+        out.append(
+            {
+                "scope": board[0],
+                "period": board[1],
+                "category": board[2],
+                "rank": int(above) + 1,
+                "position": int(position) + 1,
+                "points": points,
+                "total": int(total),
+                "neighbours": neighbours,
+            }
+        )
+    return out
+
+
+def names(member_ids) -> dict[int, str]:
+    """Masked display names; members who hide from boards get none."""
+    ids = sorted({m for m in member_ids if m is not None})
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Member.id, Member.display_name, Member.hidden, Member.erased_at).where(
+            Member.id.in_(ids)
+        )
+    )
+    return {
+        r.id: HIDDEN_NAME if (r.hidden or r.erased_at) else mask_name(r.display_name) for r in rows
+    }

@@ -1,0 +1,313 @@
+"""Rebuild every live board from the ledger, swap the copies in atomically, report drift.
+
+1. Raise the rebuild flag: from now on every live update is also journalled (``live``).
+2. In one read snapshot of the database, sum the ledger per member, organisation, category
+   and partner for every open period, and write each board into a copy next to it
+   (``lb:{...}~token``, same hash tag).
+3. Work out which journalled updates the snapshot already holds (their ledger ids are
+   visible in it) and which it does not.
+4. Compare each copy with its live board (the drift a reconciliation reports: lines whose
+   points differ, as of that moment).
+5. One Lua call replays the missing journalled updates onto the copies and renames every copy
+   over its board; boards that no longer exist are dropped. A reader sees the old board or
+   the new one, never half of one.
+
+Used after a rules recalculation, after Redis lost its data, by the nightly reconciliation,
+and as the repair after live updates failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+from sqlalchemy import and_, func, select, tuple_
+
+from ...extensions import db
+from ...models import LedgerEntry, Member, Partner
+from ...models.base import utcnow
+from .keys import (
+    BOARD_KINDS,
+    TOTAL,
+    OpenPeriods,
+    PeriodKind,
+    board_key,
+    children_key,
+    parse_period,
+    period_span,
+    scopes_of,
+    sibling_pairs,
+    tie_fraction,
+)
+from .live import APPLY_BODY, JOURNAL, REBUILD_FLAG
+
+BOARD_PATTERNS = ("lb:{*", "lbo:{*")
+CHUNK = 1000  # members per ZADD
+FLAG_SECONDS = 4 * 3600  # a crashed rebuild stops journalling after this
+
+# ARGV: token, journal items already classified (n), entries the snapshot holds (JSON list),
+# then the boards to install. Returns -1 when more updates arrived since (classify again).
+SWAP_SCRIPT = (
+    APPLY_BODY
+    + f"""
+local token, n = ARGV[1], tonumber(ARGV[2])
+if redis.call('LLEN', '{JOURNAL}') ~= n then return -1 end
+local seen = {{}}
+for _, id in ipairs(cjson.decode(ARGV[3])) do seen[id] = true end
+local suffix = '~' .. token
+local installed = {{}}
+for i = 4, #ARGV do installed[ARGV[i]] = true end
+for _, raw in ipairs(redis.call('LRANGE', '{JOURNAL}', 0, -1)) do
+  local item = cjson.decode(raw)
+  local keys, args = item[1], item[2]
+  local fresh = false
+  for _, id in ipairs(cjson.decode(args[2])) do
+    if not seen[id] then fresh = true end
+  end
+  if fresh then
+    apply(keys, args, suffix)
+    for _, k in ipairs(keys) do installed[k] = true end
+  end
+end
+for k, _ in pairs(installed) do
+  redis.call('UNLINK', k)
+  if redis.call('EXISTS', k .. suffix) == 1 then redis.call('RENAME', k .. suffix, k) end
+end
+redis.call('DEL', '{REBUILD_FLAG}', '{JOURNAL}')
+return n
+"""
+)
+
+
+@dataclass
+class RebuildReport:
+    periods: list[str] = field(default_factory=list)
+    boards: int = 0
+    members: int = 0  # (board, member) lines written
+    ledger_rows: int = 0  # aggregated ledger groups read
+    journal_replayed: int = 0
+    drift_boards: int = 0
+    drift_lines: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def rebuild_boards(
+    client: redis.Redis,
+    tz_name: str,
+    now: dt.datetime | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+    check_drift: bool = True,
+) -> RebuildReport:
+    """Recompute every live board from the ledger and install it (see the module doc)."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    open_ = OpenPeriods.at(now, tz_name)
+    token = secrets.token_hex(6)
+    suffix = "~" + token
+    report = RebuildReport(periods=sorted(open_.ids))
+    progress = on_progress or (lambda stage, done: None)
+
+    if not client.set(REBUILD_FLAG, token, nx=True, ex=FLAG_SECONDS):
+        raise RuntimeError("another leaderboard rebuild is running")
+    try:
+        client.delete(JOURNAL)
+        existing = _existing_boards(client)
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                boards = _compute(conn, open_, tz_name, report, progress)
+                written = _write(client, boards, suffix, report, progress)
+                if check_drift:
+                    _drift(client, written | existing, suffix, report)
+                _swap(client, conn, token, written | existing, report)
+        report.dropped = len(existing - written)
+    except BaseException:
+        _discard(client, suffix)
+        client.delete(REBUILD_FLAG, JOURNAL)
+        raise
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _existing_boards(client: redis.Redis) -> set[str]:
+    out = set()
+    for pattern in BOARD_PATTERNS:
+        for key in client.scan_iter(match=pattern, count=1000):
+            key = key.decode() if isinstance(key, bytes) else key
+            if "~" not in key:
+                out.add(key)
+    return out
+
+
+def _discard(client: redis.Redis, suffix: str) -> None:
+    for pattern in BOARD_PATTERNS:
+        keys = list(client.scan_iter(match=pattern + suffix, count=1000))
+        for i in range(0, len(keys), 1000):
+            client.unlink(*keys[i : i + 1000])
+
+
+def _compute(conn, open_: OpenPeriods, tz_name: str, report, progress):
+    """{board key: {member or child: [points, newest moment]}} for every open period."""
+    le = LedgerEntry
+    periods: list[tuple[str, object]] = []
+    for pid in sorted(open_.ids):
+        kind, first = parse_period(pid)
+        if kind is PeriodKind.ALL:
+            periods.append((pid, None))
+            continue
+        start, end = period_span(kind, first, tz_name)
+        periods.append((pid, and_(le.occurred_at >= start, le.occurred_at < end)))
+    columns = []
+    nonzero = le.points != 0
+    for _, cond in periods:
+        if cond is None:
+            columns += [func.sum(le.points), func.max(le.created_at).filter(nonzero)]
+        else:
+            columns += [
+                func.sum(le.points).filter(cond),
+                func.max(le.created_at).filter(and_(cond, nonzero)),
+            ]
+    query = (
+        select(le.member_id, le.org_code, le.category, Partner.code, Member.industry, *columns)
+        .join(Member, Member.id == le.member_id)
+        .outerjoin(Partner, Partner.id == le.partner_id)
+        .where(le.kind.in_([str(k) for k in BOARD_KINDS]))
+        .group_by(le.member_id, le.org_code, le.category, Partner.code, Member.industry)
+    )
+    boards: dict[str, dict[str, list]] = {}
+    parse = _moment_parser()
+    result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+    for row in result:
+        report.ledger_rows += 1
+        member_id, org_code, category, partner_code, industry = row[:5]
+        member = str(member_id)
+        scopes = scopes_of(org_code, industry, partner_code)
+        pairs = sibling_pairs(org_code, industry)
+        for i, (pid, _) in enumerate(periods):
+            points = row[5 + 2 * i]
+            if not points:
+                continue
+            moment = parse(row[6 + 2 * i])
+            for cat in (TOTAL, category):
+                for scope in scopes:
+                    board = boards.setdefault(board_key(scope, pid, cat), {})
+                    slot = board.get(member)
+                    if slot is None:
+                        board[member] = [points, moment]
+                    else:
+                        slot[0] += points
+                        if moment is not None and (slot[1] is None or moment > slot[1]):
+                            slot[1] = moment
+                for parent, child in pairs:
+                    board = boards.setdefault(children_key(parent, pid, cat), {})
+                    slot = board.get(child)
+                    if slot is None:
+                        board[child] = [points, None]
+                    else:
+                        slot[0] += points
+        if report.ledger_rows % 100_000 == 0:
+            progress("read", report.ledger_rows)
+    return boards
+
+
+def _moment_parser():
+    # SQLite returns the text of a max(); PostgreSQL an aware datetime
+    def parse(value):
+        if value is None or isinstance(value, dt.datetime):
+            return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+        moment = dt.datetime.fromisoformat(str(value))
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+    return parse
+
+
+def _write(client: redis.Redis, boards: dict, suffix: str, report, progress) -> set[str]:
+    written = set()
+    pipe = client.pipeline(transaction=False)
+    pending = 0
+    for key, lines in boards.items():
+        mapping = {}
+        member_board = key.startswith("lb:")
+        for member, (points, moment) in lines.items():
+            if points == 0:
+                continue
+            if member_board:
+                fraction = tie_fraction(moment) if moment is not None else 0.0
+                mapping[member] = points + fraction
+            else:
+                mapping[member] = points
+            if len(mapping) >= CHUNK:
+                pipe.zadd(key + suffix, mapping)
+                pending += len(mapping)
+                mapping = {}
+        if mapping:
+            pipe.zadd(key + suffix, mapping)
+            pending += len(mapping)
+        if pending or mapping:
+            written.add(key)
+            report.boards += 1
+            report.members += sum(1 for p, _ in lines.values() if p != 0)
+        if pending >= 50_000:
+            pipe.execute()
+            pending = 0
+            progress("write", report.members)
+    pipe.execute()
+    boards.clear()
+    return written
+
+
+def _drift(client: redis.Redis, boards: set[str], suffix: str, report) -> None:
+    names = sorted(boards)
+    for i in range(0, len(names), 100):
+        pipe = client.pipeline(transaction=False)
+        for key in names[i : i + 100]:
+            pipe.zrange(key, 0, -1, withscores=True)
+            pipe.zrange(key + suffix, 0, -1, withscores=True)
+        replies = pipe.execute()
+        for old, new in zip(replies[::2], replies[1::2], strict=True):
+            old_points = {m: math.floor(s) for m, s in old}
+            new_points = {m: math.floor(s) for m, s in new}
+            differ = sum(1 for m, p in new_points.items() if old_points.get(m) != p)
+            differ += sum(1 for m in old_points if m not in new_points)
+            if differ:
+                report.drift_boards += 1
+                report.drift_lines += differ
+
+
+def _swap(client: redis.Redis, conn, token: str, boards: set[str], report) -> None:
+    """Replay the journal onto the copies and install them: retried while the journal grows."""
+    script = client.register_script(SWAP_SCRIPT)
+    seen: set[str] = set()
+    classified = 0
+    while True:
+        raw = client.lrange(JOURNAL, classified, -1)
+        names: set[str] = set()
+        for item in raw:
+            _keys, args = json.loads(item)
+            names.update(json.loads(args[1]))
+        if names:
+            # entries this snapshot holds were already counted by the rebuild
+            pairs = [tuple(map(int, name.split(":"))) for name in names]
+            for i in range(0, len(pairs), 500):
+                visible = conn.execute(
+                    select(LedgerEntry.member_id, LedgerEntry.seq).where(
+                        tuple_(LedgerEntry.member_id, LedgerEntry.seq).in_(pairs[i : i + 500])
+                    )
+                )
+                seen.update(f"{m}:{s}" for m, s in visible)
+            report.journal_replayed += len(names - seen)
+        classified += len(raw)
+        result = script(keys=[], args=[token, classified, json.dumps(sorted(seen)), *boards])
+        if result != -1:
+            return
