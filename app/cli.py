@@ -21,6 +21,7 @@ partners_cli = AppGroup("partners", help="Partner platforms and their API keys."
 orgs_cli = AppGroup("orgs", help="Organisations.")
 ledger_cli = AppGroup("ledger", help="The ledger.")
 demo_cli = AppGroup("demo", help="Demo data for trying the service out.")
+boards_cli = AppGroup("boards", help="Leaderboards: rebuild, close periods, show.")
 
 
 @rules_cli.command("check")
@@ -162,6 +163,76 @@ def ledger_verify(queued: bool) -> None:
         sys.exit(1)
 
 
+@boards_cli.command("rebuild")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+@click.option("--no-drift", is_flag=True, help="Skip comparing with the live boards.")
+def boards_rebuild(queued: bool, no_drift: bool) -> None:
+    """Recompute every live board from the ledger and swap it in; report drift."""
+    from .jobs.boards import enqueue_rebuild, rebuild_boards_job
+
+    if queued:
+        job = enqueue_rebuild("requested from the command line", check_drift=not no_drift)
+        click.echo(f"job {job.id} queued; see: flask --app app jobs {job.id}")
+        return
+    report = rebuild_boards_job("requested from the command line", check_drift=not no_drift)
+    click.echo(
+        f"rebuilt {report['boards']} boards ({report['members']} lines) of periods "
+        f"{', '.join(report['periods'])} from {report['ledger_rows']} ledger groups in "
+        f"{report['seconds']} s; drift: {report['drift_lines']} line(s) on "
+        f"{report['drift_boards']} board(s); {report['dropped']} board(s) dropped"
+    )
+
+
+@boards_cli.command("close")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+def boards_close(queued: bool) -> None:
+    """Archive every ended week, month and year not archived yet."""
+    from .jobs.boards import close_periods_job, enqueue_close
+
+    if queued:
+        job = enqueue_close()
+        click.echo(f"job {job.id} queued; see: flask --app app jobs {job.id}")
+        return
+    report = close_periods_job()
+    closed = ", ".join(report["closed"]) or "none"
+    click.echo(f"closed: {closed}; {report['boards']} boards, {report['rows']} lines archived")
+
+
+@boards_cli.command("show")
+@click.argument("scope")
+@click.option("--period", default="week", show_default=True)
+@click.option("--category", default="total", show_default=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+def boards_show(scope: str, period: str, category: str, limit: int) -> None:
+    """Print the top of a board (masked names)."""
+    from .models.base import utcnow
+    from .redis_client import get_redis
+    from .services.boards import read
+    from .services.boards.keys import OpenPeriods
+
+    try:
+        period = OpenPeriods.at(utcnow(), current_app.config["APP_TIMEZONE"]).resolve(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    total, lines = read.page(get_redis(), scope, period, category, limit, 0)
+    names = read.names(line.member_id for line in lines)
+    click.echo(f"{scope} {period} {category}: {total} ranked")
+    for line in lines:
+        click.echo(f"{line.rank:>6}  {line.points:>8}  {names.get(line.member_id, '')}")
+
+
+@click.command("scheduler")
+def scheduler_command() -> None:
+    """Run RQ's cron scheduler: close ended periods every 5 minutes, and rebuild every
+    board from the ledger (the reconciliation) every night at 03:30 local time."""
+    from .jobs.schedule import run_scheduler
+    from .redis_client import is_embedded
+
+    if is_embedded():
+        raise click.ClickException("set REDIS_URL: the scheduler enqueues jobs for RQ workers")
+    run_scheduler()
+
+
 @click.command("jobs")
 @click.argument("job_id", required=False)
 def jobs_command(job_id: str | None) -> None:
@@ -207,6 +278,8 @@ def init_app(app: Flask) -> None:
         ledger_cli,
         jobs_command,
         worker_command,
+        scheduler_command,
+        boards_cli,
         demo_cli,
     ):
         app.cli.add_command(group)

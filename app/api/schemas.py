@@ -128,3 +128,93 @@ class LedgerQuery(Schema):
 
     cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$"))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+PERIOD = fields.String(
+    load_default="week",
+    validate=validate.Regexp(
+        r"^(week|month|year|all|\d{4}-W\d{2}|\d{4}-\d{2}|\d{4})$",
+        error="week, month, year, all, or a period id: 2026-W48, 2026-11, 2026",
+    ),
+    metadata={"description": "The current week/month/year, all time, or a period's id"},
+)
+CATEGORY = fields.String(
+    load_default="total",
+    validate=validate.OneOf(["total", "pioneer", "governance", "volunteer", "other"]),
+)
+
+
+class BoardQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    period = PERIOD
+    category = CATEGORY
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000))
+
+
+class BoardLine(Schema):
+    rank = fields.Integer(required=True, metadata={"description": "Equal points share a rank"})
+    name = fields.String(required=True, metadata={"description": "Masked: 张*华"})
+    points = fields.Integer(required=True)
+
+
+class BoardOut(Schema):
+    scope = fields.String(required=True)
+    period = fields.String(required=True)
+    category = fields.String(required=True)
+    archived = fields.Boolean(required=True)
+    total = fields.Integer(required=True, metadata={"description": "Members ranked"})
+    items = fields.List(fields.Nested(BoardLine), required=True)
+
+
+class ChildrenQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    period = PERIOD
+    category = CATEGORY
+    by = fields.String(load_default="points", validate=validate.OneOf(["points", "per_member"]))
+
+
+class ChildLine(Schema):
+    rank = fields.Integer(required=True)
+    org = fields.String(required=True)
+    points = fields.Integer(required=True)
+    active_members = fields.Integer(required=True)
+    points_per_member = fields.Float(required=True)
+
+
+class ChildrenOut(Schema):
+    scope = fields.String(required=True)
+    period = fields.String(required=True)
+    category = fields.String(required=True)
+    by = fields.String(required=True)
+    items = fields.List(fields.Nested(ChildLine), required=True)
+
+
+class RanksQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    period = fields.List(
+        PERIOD, metadata={"description": "Repeat; default: week, month, year, all"}
+    )
+    category = fields.List(CATEGORY, metadata={"description": "Repeat; default: every category"})
+
+
+class RankOut(Schema):
+    scope = fields.String(required=True)
+    period = fields.String(required=True)
+    category = fields.String(required=True)
+    rank = fields.Integer(required=True)
+    points = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    above = fields.Nested(BoardLine, allow_none=True, required=True)
+    below = fields.Nested(BoardLine, allow_none=True, required=True)
+
+
+class RanksOut(Schema):
+    ref = fields.String(required=True)
+    boards = fields.List(fields.Nested(RankOut), required=True)

@@ -147,7 +147,7 @@ def children(client: redis.Redis, parent: str, period: str, category: str) -> li
 
 def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, str, str]]):
     """For each (scope, period, category) the member is on: rank, points, total, and the
-    lines just above and below (Line lists)."""
+    lines just above and below it in list order (Line or None)."""
     open_boards = [b for b in boards if not is_closed(b[1])]
     keys = [board_key(*b) for b in open_boards]
     replies = client.register_script(RANKS_SCRIPT)(keys=keys, args=[str(member_id)]) if keys else []
@@ -157,11 +157,13 @@ def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, st
             continue
         score, above, total, position, flat, ranks = reply
         points = points_of(float(score))
-        neighbours = []
+        first = max(int(position) - 1, 0)  # the position of the first line returned
+        near = {"above": None, "below": None}
         for i in range(0, len(flat), 2):
-            mid = int(_text(flat[i]))
-            if mid != member_id:
-                neighbours.append(Line(int(ranks[i // 2]), points_of(float(flat[i + 1])), mid))
+            at = first + i // 2
+            if at != position:
+                line = Line(int(ranks[i // 2]), points_of(float(flat[i + 1])), int(_text(flat[i])))
+                near["above" if at < position else "below"] = line
         out.append(
             {
                 "scope": board[0],
@@ -171,7 +173,8 @@ def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, st
                 "position": int(position) + 1,
                 "points": points,
                 "total": int(total),
-                "neighbours": neighbours,
+                "above": near["above"],
+                "below": near["below"],
             }
         )
     return out
