@@ -11,6 +11,7 @@ import datetime as dt
 
 from flask import current_app, g
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from sqlalchemy import select
 
 from ..errors import Forbidden, Invalid
@@ -77,7 +78,7 @@ def _line(line, names: dict) -> dict | None:
 
 @blp.route("/leaderboards/<path:scope>", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(BoardQuery, location="query", as_kwargs=True)
+@blp.arguments(BoardQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, BoardOut)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(403, schema=ErrorOut)
@@ -104,7 +105,7 @@ def get_board(scope: str, period: str, category: str, limit: int, offset: int):
 
 @blp.route("/leaderboards/<path:scope>/children", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(ChildrenQuery, location="query", as_kwargs=True)
+@blp.arguments(ChildrenQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, ChildrenOut)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(403, schema=ErrorOut)
@@ -128,7 +129,7 @@ def get_children(scope: str, period: str, category: str, by: str):
 
 @blp.route("/members/<ref>/ranks", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(RanksQuery, location="query", as_kwargs=True)
+@blp.arguments(RanksQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, RanksOut)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(404, schema=ErrorOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Invalid
@@ -86,7 +87,7 @@ def get_member(ref: str):
 
 @blp.route("/members/<ref>/ledger", methods=["GET"])
 @blp.doc(security=SECURITY)
-@blp.arguments(LedgerQuery, location="query", as_kwargs=True)
+@blp.arguments(LedgerQuery, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, LedgerPage)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(404, schema=ErrorOut)
