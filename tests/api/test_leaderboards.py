@@ -220,6 +220,14 @@ def test_an_archived_period_is_read_from_the_database(partner_api):
     assert body["archived"] is True and body["total"] == 2
     assert [(line["rank"], line["points"]) for line in body["items"]] == [(1, 30), (1, 30)]
     assert body["items"][0]["name"] == "张*华"
+    ranks = partner_api.client.get(
+        "/api/v1/members/r1/ranks", query_string={"period": "2025-W10"},
+        headers=partner_api.headers,
+    ).json["boards"]  # fmt: skip
+    assert ranks == [
+        {"scope": "sx", "period": "2025-W10", "category": "total", "rank": 1, "points": 30,
+         "total": 2, "above": None, "below": {"rank": 1, "name": "匿名", "points": 30}},
+    ]  # fmt: skip
 
 
 def test_boards_move_with_the_ledger_for_a_batch(partner_api):

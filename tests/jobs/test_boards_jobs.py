@@ -66,6 +66,16 @@ def test_close_archives_last_weeks_boards_once(partner_api, rider, runner):
     ).all()  # fmt: skip
     points = db.session.scalar(select(func.sum(LedgerEntry.points)))
     assert [(a.rank, a.points) for a in lines] == [(1, points)]
+    ranks = partner_api.client.get(
+        f"/api/v1/members/{rider}/ranks",
+        query_string={"period": week[0], "category": "total"},
+        headers=partner_api.headers,
+    ).json["boards"]  # read from the archive now
+    sx = next(b for b in ranks if b["scope"] == "sx")
+    assert (sx["rank"], sx["points"], sx["total"], sx["above"], sx["below"]) == (
+        1, points, 1, None, None,
+    )  # fmt: skip
+    assert {b["period"] for b in ranks} == {week[0]}
     again = runner.invoke(args=["boards", "close"])
     assert "closed: none" in again.output
     assert db.session.scalar(select(func.count(BoardPeriod.period))) == len(closed)

@@ -8,10 +8,11 @@ public boards keeps their place but is listed without a name.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ...extensions import db
 from ...models import BoardArchive, BoardPeriod, Member
@@ -71,14 +72,14 @@ def _text(value) -> str:
 
 
 def is_closed(period: str) -> bool:
-    return db.session.get(BoardPeriod, period) is not None
+    return bool(closed_periods([period]))
 
 
 def page(client: redis.Redis, scope: str, period: str, category: str, limit: int, offset: int):
     """(total, [Line]) of a member board."""
     if is_closed(period):
         return _archived_page("lb", scope, period, category, limit, offset)
-    total, first, flat = client.register_script(PAGE_SCRIPT)(
+    total, first, flat = _script(client, PAGE_SCRIPT)(
         keys=[board_key(scope, period, category)], args=[offset, limit]
     )
     lines, rank, last = [], int(first), None
@@ -147,16 +148,17 @@ def children(client: redis.Redis, parent: str, period: str, category: str) -> li
 
 def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, str, str]]):
     """For each (scope, period, category) the member is on: rank, points, total, and the
-    lines just above and below it in list order (Line or None)."""
-    open_boards = [b for b in boards if not is_closed(b[1])]
+    lines just above and below it in list order (Line or None). Closed periods come from
+    their archive."""
+    closed = closed_periods({b[1] for b in boards})
+    out = _archived_ranks(member_id, [b for b in boards if b[1] in closed])
+    open_boards = [b for b in boards if b[1] not in closed]
     keys = [board_key(*b) for b in open_boards]
-    replies = client.register_script(RANKS_SCRIPT)(keys=keys, args=[str(member_id)]) if keys else []
-    out = []
+    replies = _script(client, RANKS_SCRIPT)(keys=keys, args=[str(member_id)]) if keys else []
     for board, reply in zip(open_boards, replies, strict=True):
         if not reply:
             continue
         score, above, total, position, flat, ranks = reply
-        points = points_of(float(score))
         first = max(int(position) - 1, 0)  # the position of the first line returned
         near = {"above": None, "below": None}
         for i in range(0, len(flat), 2):
@@ -164,20 +166,78 @@ def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, st
             if at != position:
                 line = Line(int(ranks[i // 2]), points_of(float(flat[i + 1])), int(_text(flat[i])))
                 near["above" if at < position else "below"] = line
-        out.append(
-            {
-                "scope": board[0],
-                "period": board[1],
-                "category": board[2],
-                "rank": int(above) + 1,
-                "position": int(position) + 1,
-                "points": points,
-                "total": int(total),
-                "above": near["above"],
-                "below": near["below"],
-            }
-        )
+        out.append(_rank(board, int(above) + 1, points_of(float(score)), int(total), **near))
     return out
+
+
+def _rank(board, rank: int, points: int, total: int, above=None, below=None) -> dict:
+    scope, period, category = board
+    return {"scope": scope, "period": period, "category": category, "rank": rank,
+            "points": points, "total": total, "above": above, "below": below}  # fmt: skip
+
+
+def closed_periods(periods) -> set[str]:
+    periods = sorted(set(periods))
+    if not periods:
+        return set()
+    return set(
+        db.session.scalars(select(BoardPeriod.period).where(BoardPeriod.period.in_(periods)))
+    )
+
+
+def _archived_ranks(member_id: int, boards: list[tuple[str, str, str]]) -> list[dict]:
+    if not boards:
+        return []
+    a = BoardArchive
+    wanted = set(boards)
+    mine = {
+        (r.scope, r.period, r.category): r
+        for r in db.session.scalars(
+            select(a).where(
+                a.board == "lb",
+                a.member_id == member_id,
+                a.period.in_({b[1] for b in boards}),
+            )
+        )
+        if (r.scope, r.period, r.category) in wanted
+    }
+    if not mine:
+        return []
+    same_board = [
+        (a.scope == s) & (a.period == p) & (a.category == c) & (a.board == "lb") for s, p, c in mine
+    ]
+    totals = {
+        (s, p, c): n
+        for s, p, c, n in db.session.execute(
+            select(a.scope, a.period, a.category, func.max(a.position))
+            .where(or_(*same_board))
+            .group_by(a.scope, a.period, a.category)
+        )
+    }
+    near = db.session.scalars(
+        select(a).where(
+            or_(
+                *[
+                    cond & a.position.in_([r.position - 1, r.position + 1])
+                    for cond, r in zip(same_board, mine.values(), strict=True)
+                ]
+            )
+        )
+    )
+    around: dict[tuple, dict] = {}
+    for r in near:
+        key = (r.scope, r.period, r.category)
+        side = "above" if r.position < mine[key].position else "below"
+        around.setdefault(key, {})[side] = Line(r.rank, r.points, r.member_id)
+    return [
+        _rank(key, r.rank, r.points, totals.get(key, 0), **around.get(key, {}))
+        for key, r in mine.items()
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _script(client: redis.Redis, text: str):
+    return client.register_script(text)
 
 
 def names(member_ids) -> dict[int, str]:
