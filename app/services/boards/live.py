@@ -11,6 +11,7 @@ ledger: the failure is logged and the next successful call asks for a repair reb
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -38,17 +39,31 @@ log = logging.getLogger(__name__)
 REBUILD_FLAG = "lb:rebuild"  # set while a rebuild runs: live calls journal what they do
 JOURNAL = "lb:journal"
 
-# KEYS: n member boards, then children boards. ARGV: n, the entries' names (JSON), then
-# (member, delta, fraction) per member board, then (child, delta) per children board.
-# ``suffix`` redirects the writes to a rebuild's copies (the journal replay).
+# KEYS: every board the call touches. ARGV[1]: the entries' names (JSON, for the journal).
+# ARGV[2]: how many places follow; a place is a set of boards that one entry moves: its member
+# boards (count, then indexes into KEYS) and its organisations' lines on boards of children
+# (count, then (index, child) pairs). Then, to the end, one update per (place, member):
+# place number, member, points, fraction. ``suffix`` redirects the writes to a rebuild's
+# copies (the journal replay).
 APPLY_BODY = """
 local function apply(keys, args, suffix)
-  local n = tonumber(args[1])
-  for i = 1, #keys do
-    local k = keys[i] .. suffix
-    if i <= n then
-      local b = 2 + 3 * (i - 1)
-      local m, d, f = args[b + 1], tonumber(args[b + 2]), tonumber(args[b + 3])
+  local i, places = 3, {}
+  for p = 1, tonumber(args[2]) do
+    local boards, children = {}, {}
+    for j = 1, tonumber(args[i]) do boards[j] = keys[tonumber(args[i + j])] .. suffix end
+    i = i + tonumber(args[i]) + 1
+    for j = 1, tonumber(args[i]) do
+      children[j] = {keys[tonumber(args[i + 2 * j - 1])] .. suffix, args[i + 2 * j]}
+    end
+    i = i + 2 * tonumber(args[i]) + 1
+    places[p] = {boards, children}
+  end
+  local sums = {}
+  while i <= #args do
+    local place = places[tonumber(args[i])]
+    local m, d, f = args[i + 1], tonumber(args[i + 2]), tonumber(args[i + 3])
+    i = i + 4
+    for _, k in ipairs(place[1]) do
       local s = redis.call('ZSCORE', k, m)
       local p = 0
       if s then
@@ -60,14 +75,18 @@ local function apply(keys, args, suffix)
       if p == 0 then
         redis.call('ZREM', k, m)
       else
-        redis.call('ZADD', k, string.format('%.17g', p + f), m)
+        redis.call('ZADD', k, p + f, m)  -- Redis writes a Lua number with %.17g: exact
       end
-    else
-      local b = 2 + 3 * n + 2 * (i - n - 1)
-      local m = args[b + 1]
-      if tonumber(redis.call('ZINCRBY', k, args[b + 2], m)) == 0 then
-        redis.call('ZREM', k, m)
-      end
+    end
+    for _, c in ipairs(place[2]) do
+      local id = c[1] .. '\0' .. c[2]
+      local sum = sums[id]
+      if sum then sum[3] = sum[3] + d else sums[id] = {c[1], c[2], d} end
+    end
+  end
+  for _, sum in pairs(sums) do
+    if sum[3] ~= 0 and tonumber(redis.call('ZINCRBY', sum[1], sum[3], sum[2])) == 0 then
+      redis.call('ZREM', sum[1], sum[2])
     end
   end
 end
@@ -102,65 +121,104 @@ class BoardEntry:
 
 
 class Increments:
-    """Changes to boards, summed per (board, member)."""
+    """Changes to boards: per (place, member) the points and the newest moment's fraction,
+    where a place is every board one entry moves (expanded into keys once per place)."""
 
     def __init__(self):
-        self.members: dict[tuple[str, str], list] = {}  # (key, member) → [points, fraction]
-        self.children: dict[tuple[str, str], int] = {}  # (key, child org) → points
+        self.updates: dict[tuple, list] = {}  # (place, member) → [points, fraction]
         self.entry_ids: list[str] = []  # "member_id:seq"
 
     def __bool__(self) -> bool:
-        return bool(self.members or self.children)
+        return any(points for points, _ in self.updates.values())
 
-    def add(self, entry: BoardEntry, periods: list[str]) -> None:
-        if entry.kind not in BOARD_KINDS or entry.points == 0:
+    def add(self, entry: BoardEntry, periods: tuple[str, ...]) -> None:
+        if entry.kind not in BOARD_KINDS or entry.points == 0 or not periods:
             return
         if entry.seq is not None:
             self.entry_ids.append(f"{entry.member_id}:{entry.seq}")
-        member = str(entry.member_id)
         fraction = tie_fraction(entry.created_at)
-        categories = (TOTAL, entry.category)
-        scopes = scopes_of(entry.org_code, entry.industry, entry.partner_code)
-        pairs = sibling_pairs(entry.org_code, entry.industry)
-        members, children = self.members, self.children
-        for period in periods:
-            for category in categories:
-                for scope in scopes:
-                    slot = members.get((board_key(scope, period, category), member))
-                    if slot is None:
-                        members[(board_key(scope, period, category), member)] = [
-                            entry.points,
-                            fraction,
-                        ]
-                    else:
-                        slot[0] += entry.points
-                        slot[1] = min(slot[1], fraction)
-                for parent, child in pairs:
-                    key = (children_key(parent, period, category), child)
-                    children[key] = children.get(key, 0) + entry.points
+        place = (entry.org_code, entry.industry, entry.partner_code, periods, entry.category)
+        slot = self.updates.get((place, entry.member_id))
+        if slot is None:
+            self.updates[(place, entry.member_id)] = [entry.points, fraction]
+        else:
+            slot[0] += entry.points
+            slot[1] = min(slot[1], fraction)
 
     def script_args(self) -> tuple[list[str], list]:
-        keys: list[str] = []
-        args: list = [0, json.dumps(self.entry_ids)]
-        for (key, member), (points, fraction) in self.members.items():
+        keys: dict[str, int] = {}
+        places: dict[tuple, int] = {}
+        head: list = []
+        tail: list = []
+        for (place, member), (points, fraction) in self.updates.items():
             if points == 0:
                 continue
-            keys.append(key)
-            args += (member, points, repr(fraction))
-        args[0] = len(keys)
-        for (key, child), points in self.children.items():
-            if points == 0:
-                continue
-            keys.append(key)
-            args += (child, points)
-        return keys, args
+            number = places.get(place)
+            if number is None:
+                number = places[place] = len(places) + 1
+                boards, children = _place_keys(*place)
+                head.append(len(boards))
+                head += [keys.setdefault(k, len(keys) + 1) for k in boards]
+                head.append(len(children))
+                for key, child in children:
+                    head += (keys.setdefault(key, len(keys) + 1), child)
+            tail += (number, member, points, repr(fraction))
+        return list(keys), [json.dumps(self.entry_ids), len(places), *head, *tail]
+
+    # expanded views, for reading and tests: what each board gets
+    @property
+    def members(self) -> dict[tuple[str, str], list]:
+        out: dict[tuple[str, str], list] = {}
+        for (place, member), (points, fraction) in self.updates.items():
+            for key in _place_keys(*place)[0]:
+                slot = out.setdefault((key, str(member)), [0, fraction])
+                slot[0] += points
+                slot[1] = min(slot[1], fraction)
+        return out
+
+    @property
+    def children(self) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for (place, _), (points, _) in self.updates.items():
+            for pair in _place_keys(*place)[1]:
+                out[pair] = out.get(pair, 0) + points
+        return out
 
 
-def entry_periods(entry: BoardEntry, open_: OpenPeriods, tz_name: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _place_keys(org_code, industry, partner_code, periods, category):
+    """The member boards and the (children board, child) lines one entry moves."""
+    boards, children = [], []
+    for period in periods:
+        for cat in (TOTAL, category):
+            member_keys, child_keys = _keys(org_code, industry, partner_code, period, cat)
+            boards += member_keys
+            children += child_keys
+    return tuple(dict.fromkeys(boards)), tuple(dict.fromkeys(children))
+
+
+@functools.lru_cache(maxsize=65536)
+def _keys(org_code, industry, partner_code, period, category):
+    """The member boards and the (children board, child) pairs of one entry's place."""
+    member_keys = tuple(
+        board_key(scope, period, category) for scope in scopes_of(org_code, industry, partner_code)
+    )
+    child_keys = tuple(
+        (children_key(parent, period, category), child)
+        for parent, child in sibling_pairs(org_code, industry)
+    )
+    return member_keys, child_keys
+
+
+def entry_periods(entry: BoardEntry, open_: OpenPeriods, tz_name: str) -> tuple[str, ...]:
     """The live periods an entry counts in: those of its activity that are still open."""
     local = entry.occurred_at.astimezone(zone(tz_name)).date()
-    ids = [period_id(kind, local) for kind in PeriodKind]
-    return [p for p in ids if p in open_.ids]
+    return tuple(p for p in _period_ids(local) if p in open_.ids)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_ids(local: dt.date) -> tuple[str, ...]:
+    return tuple(period_id(kind, local) for kind in PeriodKind)
 
 
 def increments(entries: Iterable[BoardEntry], open_: OpenPeriods, tz_name: str) -> Increments:

@@ -67,7 +67,7 @@ for _, raw in ipairs(redis.call('LRANGE', '{JOURNAL}', 0, -1)) do
   local item = cjson.decode(raw)
   local keys, args = item[1], item[2]
   local fresh = false
-  for _, id in ipairs(cjson.decode(args[2])) do
+  for _, id in ipairs(cjson.decode(args[1])) do
     if not seen[id] then fresh = true end
   end
   if fresh then
@@ -295,7 +295,7 @@ def _swap(client: redis.Redis, conn, token: str, boards: set[str], report) -> No
         names: set[str] = set()
         for item in raw:
             _keys, args = json.loads(item)
-            names.update(json.loads(args[1]))
+            names.update(json.loads(args[0]))
         if names:
             # entries this snapshot holds were already counted by the rebuild
             pairs = [tuple(map(int, name.split(":"))) for name in names]
