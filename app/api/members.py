@@ -34,6 +34,7 @@ def member_out(member: Member, ref: str, totals: bool = False) -> dict:
         "balance": member.balance,
         "lifetime_points": member.lifetime_points,
         "level": member.level,
+        "hide_from_boards": member.hidden,
     }
     if totals:
         periods = ledger.period_totals(member.id, current_app.config["APP_TIMEZONE"])

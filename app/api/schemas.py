@@ -33,6 +33,11 @@ class MemberIn(Schema):
         fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$")),
         validate=validate.Length(max=50),
     )
+    hide_from_boards = fields.Boolean(
+        truthy={True},
+        falsy={False},
+        metadata={"description": "Listed on public boards without a name (匿名)"},
+    )
 
 
 class PeriodTotals(Schema):
@@ -52,6 +57,7 @@ class MemberOut(Schema):
     balance = fields.Integer()
     lifetime_points = fields.Integer()
     level = fields.String(allow_none=True)
+    hide_from_boards = fields.Boolean()
     this_week = fields.Nested(PeriodTotals)
     this_month = fields.Nested(PeriodTotals)
 

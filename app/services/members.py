@@ -119,6 +119,8 @@ def _apply(member: Member, data: dict, orgs: dict[str, Organisation], hashed: st
             setattr(member, key, data[key])
     if "tags" in data:
         member.tags = sorted(set(data["tags"]))
+    if "hide_from_boards" in data:
+        member.hidden = data["hide_from_boards"]
     if "primary_org" in data:
         member.primary_org_id = orgs[data["primary_org"]].id
     if "orgs" in data or "primary_org" in data:

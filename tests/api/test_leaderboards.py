@@ -106,11 +106,13 @@ def test_the_week_board_has_only_this_weeks_points(partner_api):
 
 
 def test_a_hidden_member_keeps_its_place_without_a_name(three):
-    db.session.get(Member, _member_id("r3")).hidden = True
-    db.session.commit()
+    response = three.put_member("r3", hide_from_boards=True)
+    assert response.status_code == 200 and response.json["hide_from_boards"] is True
     items = _board(three, "sx", period="all").json["items"]
     assert items[0]["name"] == "匿名" and items[0]["rank"] == 1
     assert items[1]["name"] == "李*明"
+    ranks = three.client.get("/api/v1/members/r3/ranks", headers=three.headers).json["boards"]
+    assert any(b["scope"] == "sx" and b["rank"] == 1 for b in ranks)  # still sees its own rank
 
 
 def test_a_partner_reads_only_its_own_board_and_its_organisations(three, client, orgs):
