@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -229,13 +230,20 @@ def increments(entries: Iterable[BoardEntry], open_: OpenPeriods, tz_name: str) 
 
 
 class LiveBoards:
-    """Applies increments to one Redis; remembers a failure until a repair is asked for."""
+    """Applies increments to one Redis; remembers a failure until a repair is asked for.
 
-    def __init__(self, client: redis.Redis, on_repair=None):
+    After a failure it leaves Redis alone for ``pause_seconds`` (every update in that time is
+    left to the repair), so an unreachable Redis costs ingestion one timeout, not one per
+    request.
+    """
+
+    def __init__(self, client: redis.Redis, on_repair=None, pause_seconds: float = 5.0):
         self.client = client
         self.script = client.register_script(LIVE_SCRIPT)
         self.on_repair = on_repair  # called (once) after Redis is back from a failure
+        self.pause_seconds = pause_seconds
         self._failed = False
+        self._paused_until = 0.0
         self._lock = threading.Lock()
 
     def apply(self, inc: Increments) -> bool:
@@ -245,11 +253,14 @@ class LiveBoards:
         keys, args = inc.script_args()
         if not keys:
             return True
+        if self._paused_until and time.monotonic() < self._paused_until:
+            return False  # failed a moment ago: the repair will count these too
         try:
             self.script(keys=keys, args=args)
         except redis.RedisError as exc:
             with self._lock:
                 self._failed = True
+                self._paused_until = time.monotonic() + self.pause_seconds
             log.warning(
                 "leaderboards not updated for %d ledger entries (%s); a repair will rebuild "
                 "them from the ledger",
@@ -259,7 +270,7 @@ class LiveBoards:
             return False
         if self._failed:
             with self._lock:
-                failed, self._failed = self._failed, False
+                failed, self._failed, self._paused_until = self._failed, False, 0.0
             if failed and self.on_repair is not None:
                 try:
                     self.on_repair()
