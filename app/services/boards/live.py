@@ -59,24 +59,29 @@ local function apply(keys, args, suffix)
     i = i + 2 * tonumber(args[i]) + 1
     places[p] = {boards, children}
   end
-  local sums = {}
+  local sums, low = {}, {}
   while i <= #args do
     local place = places[tonumber(args[i])]
     local m, d, f = args[i + 1], tonumber(args[i + 2]), tonumber(args[i + 3])
     i = i + 4
     for _, k in ipairs(place[1]) do
       local s = redis.call('ZSCORE', k, m)
-      local p = 0
+      -- g: this board's fraction (f stays the update's, for its next board), the newest
+      -- moment of this call on the board even if an earlier update took the member off it
+      local id = k .. '\0' .. m
+      local p, g = 0, f
+      if low[id] and low[id] < g then g = low[id] end
       if s then
         s = tonumber(s)
         p = math.floor(s)
-        if s - p < f then f = s - p end
+        if s - p < g then g = s - p end
       end
+      low[id] = g
       p = p + d
       if p == 0 then
         redis.call('ZREM', k, m)
       else
-        redis.call('ZADD', k, p + f, m)  -- Redis writes a Lua number with %.17g: exact
+        redis.call('ZADD', k, p + g, m)  -- Redis writes a Lua number with %.17g: exact
       end
     end
     for _, c in ipairs(place[2]) do
@@ -130,7 +135,7 @@ class Increments:
         self.entry_ids: list[str] = []  # "member_id:seq"
 
     def __bool__(self) -> bool:
-        return any(points for points, _ in self.updates.values())
+        return bool(self.updates)
 
     def add(self, entry: BoardEntry, periods: tuple[str, ...]) -> None:
         if entry.kind not in BOARD_KINDS or entry.points == 0 or not periods:
@@ -151,9 +156,9 @@ class Increments:
         places: dict[tuple, int] = {}
         head: list = []
         tail: list = []
+        # a zero sum is sent too: its entries still changed the member's totals, so the
+        # fraction moves (a rebuild, which sees entries, not calls, gives the same)
         for (place, member), (points, fraction) in self.updates.items():
-            if points == 0:
-                continue
             number = places.get(place)
             if number is None:
                 number = places[place] = len(places) + 1

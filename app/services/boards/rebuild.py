@@ -195,10 +195,12 @@ def _compute(conn, open_: OpenPeriods, tz_name: str, report, progress):
         scopes = scopes_of(org_code, industry, partner_code)
         pairs = sibling_pairs(org_code, industry)
         for i, (pid, _) in enumerate(periods):
-            points = row[5 + 2 * i]
-            if not points:
-                continue
             moment = parse(row[6 + 2 * i])
+            if moment is None:  # nothing moved points in this period
+                continue
+            # a group summing to zero still counts its moment: the member's total on the
+            # boards it shares with other groups was changed then (as the live update saw)
+            points = row[5 + 2 * i]
             for cat in (TOTAL, category):
                 for scope in scopes:
                     board = boards.setdefault(board_key(scope, pid, cat), {})
@@ -254,10 +256,11 @@ def _write(client: redis.Redis, boards: dict, suffix: str, report, progress) -> 
         if mapping:
             pipe.zadd(key + suffix, mapping)
             pending += len(mapping)
-        if pending or mapping:
+        lines_written = sum(1 for p, _ in lines.values() if p != 0)
+        if lines_written:  # a board whose every line sums to zero has no copy
             written.add(key)
             report.boards += 1
-            report.members += sum(1 for p, _ in lines.values() if p != 0)
+            report.members += lines_written
         if pending >= 50_000:
             pipe.execute()
             pending = 0
