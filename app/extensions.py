@@ -50,9 +50,12 @@ def _sqlite_connect(dbapi_connection, _record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
     """SQLite: take the write lock when a transaction starts, so two writers queue instead
-    of failing when both try to upgrade a read lock."""
+    of failing when both try to upgrade a read lock. A connection marked
+    ``execution_options(read_only=True)`` (a long read such as a leaderboard rebuild) begins
+    a plain read transaction: a snapshot under WAL, no lock that writers wait for."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get("read_only")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def init_db(app: Flask) -> None:

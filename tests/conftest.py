@@ -76,6 +76,9 @@ def app_ctx(app):
         from app.services.ingest import clear_emergency_cache
 
         clear_emergency_cache()
+        from app.services.boards import clear_closed_cache
+
+        clear_closed_cache()
         from app.redis_client import get_redis
 
         get_redis().flushdb()  # the test's Redis DB, or this app's fakeredis

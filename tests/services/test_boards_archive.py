@@ -13,7 +13,7 @@ from app.models import BoardArchive, BoardPeriod
 from app.redis_client import get_redis
 from app.services.boards import read
 from app.services.boards.archive import KEEP_SECONDS, close_periods
-from app.services.boards.keys import board_key, children_key, split_key
+from app.services.boards.keys import OpenPeriods, PeriodKind, board_key, children_key, split_key
 
 from .boards_support import TZ, BoardEntryFactory, all_boards, apply_at, at
 
@@ -104,3 +104,37 @@ def test_a_closed_week_is_read_from_its_archive(last_week):
             for c in read.children(client, "sx", WEEK, "total")] == [
         ("sx.ty", 45, 4), ("sx.dt", 8, 1)]  # fmt: skip
     assert not client.exists(children_key("sx", WEEK, "total"))
+
+
+def test_an_archived_period_is_no_longer_live_and_a_rebuild_leaves_other_periods_alone(
+    app_ctx,
+):
+    from app.services.boards import clear_closed_cache, record
+    from app.services.boards.keys import board_key
+    from app.services.boards.live import BoardEntry
+    from app.services.boards.rebuild import rebuild_boards
+
+    client = get_redis()
+    now = dt.datetime.now(dt.UTC)
+    open_ = OpenPeriods.at(now, TZ)
+    last_week = open_.previous[PeriodKind.WEEK]
+    monday = dt.date.fromisocalendar(*map(int, last_week.split("-W")), 1)
+    entry = BoardEntry(
+        member_id=1, seq=None, points=5, kind="award", org_code="sx.ty", category="pioneer",
+        partner_code=None, industry=None, created_at=now,
+        occurred_at=dt.datetime.combine(monday, dt.time(12), tzinfo=dt.UTC),
+    )  # fmt: skip
+    assert record([entry])
+    assert client.exists(board_key("sx", last_week, "total"))
+    db.session.add(BoardPeriod(period=last_week, kind="week"))
+    db.session.commit()
+    clear_closed_cache()
+    client.flushdb()
+    assert record([entry])  # counts on all time, no longer on the archived week
+    assert client.exists(board_key("sx", "all", "total"))
+    assert not client.exists(board_key("sx", last_week, "total"))
+    # an ended period's board that was never archived is the close job's, not the rebuild's
+    stray = board_key("sx", "2020-W01", "total")
+    client.zadd(stray, {"1": 5.5})
+    rebuild_boards(client, TZ)
+    assert client.zrange(stray, 0, -1, withscores=True) == [(b"1", 5.5)]

@@ -9,6 +9,8 @@ jobs, ``read`` for the queries.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable
 
 from flask import current_app
@@ -22,7 +24,14 @@ from .live import BoardEntry, LiveBoards, increments
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BoardEntry", "board_entries", "live_boards", "record", "record_after_commit"]
+__all__ = [
+    "BoardEntry",
+    "board_entries",
+    "clear_closed_cache",
+    "live_boards",
+    "record",
+    "record_after_commit",
+]
 
 _PENDING = "pioneer.board_entries"
 
@@ -63,7 +72,37 @@ def record(entries: list[BoardEntry]) -> bool:
     if not entries:
         return True
     tz = current_app.config["APP_TIMEZONE"]
-    return live_boards().apply(increments(entries, OpenPeriods.at(utcnow(), tz), tz))
+    open_ = OpenPeriods.at(utcnow(), tz, _closed.get())
+    return live_boards().apply(increments(entries, open_, tz))
+
+
+class _ClosedCache:
+    """Archived periods, read from the database at most once a minute per process: a
+    previous week stops being live within a minute of its archive."""
+
+    seconds = 60.0
+
+    def __init__(self):
+        self._value: frozenset[str] = frozenset()
+        self._at = -1e9
+        self._lock = threading.Lock()
+
+    def get(self) -> frozenset[str]:
+        if time.monotonic() - self._at > self.seconds:
+            with self._lock:
+                if time.monotonic() - self._at > self.seconds:
+                    from .rebuild import closed_periods
+
+                    self._value = closed_periods()
+                    self._at = time.monotonic()
+        return self._value
+
+    def clear(self) -> None:
+        self._at = -1e9
+
+
+_closed = _ClosedCache()
+clear_closed_cache = _closed.clear
 
 
 def record_after_commit(entries: list[BoardEntry]) -> None:

@@ -20,7 +20,7 @@ from ...models import BoardArchive, BoardPeriod
 from ...models.base import utcnow
 from .keys import OpenPeriods, PeriodKind, parse_period, points_of, split_key
 
-KEEP_SECONDS = 8 * 24 * 3600  # archived keys stay readable in Redis a little while
+KEEP_SECONDS = 3600  # archived boards are read from the database; their keys go soon
 PAGE = 10_000
 INSERT_ROWS = 5_000
 
@@ -68,6 +68,9 @@ def close_periods(client: redis.Redis, tz_name: str, now: dt.datetime | None = N
             archive_period(client, period, keys, report)
             db.session.commit()  # each period on its own: a later failure keeps earlier work
             report.closed.append(period)
+            from . import clear_closed_cache
+
+            clear_closed_cache()  # this process stops updating it at once; others within a minute
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.ttl(key)

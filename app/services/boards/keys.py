@@ -105,21 +105,23 @@ def previous_day(kind: PeriodKind, local: dt.date) -> dt.date:
 
 @dataclass(frozen=True)
 class OpenPeriods:
-    """The periods boards are live for at one moment: the current and the previous of each
-    kind, and all time."""
+    """The periods boards are live for at one moment: the current one of each kind, the
+    previous one until it is archived, and all time."""
 
     ids: frozenset[str]
     current: dict[PeriodKind, str]
     previous: dict[PeriodKind, str]
 
     @classmethod
-    def at(cls, now: dt.datetime, tz_name: str) -> OpenPeriods:
+    def at(cls, now: dt.datetime, tz_name: str, closed=frozenset()) -> OpenPeriods:
+        """The open periods at ``now``; a previous period in ``closed`` (archived) is not."""
         local = now.astimezone(zone(tz_name)).date()
         current = {k: period_id(k, local) for k in PeriodKind}
         previous = {
             k: period_id(k, previous_day(k, local)) for k in PeriodKind if k is not PeriodKind.ALL
         }
-        return cls(frozenset(current.values()) | frozenset(previous.values()), current, previous)
+        ids = frozenset(current.values()) | (frozenset(previous.values()) - frozenset(closed))
+        return cls(ids, current, previous)
 
     def resolve(self, text: str) -> str:
         """``week`` / ``month`` / ``year`` / ``all`` → the current period's id; an id as is."""

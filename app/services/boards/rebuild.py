@@ -30,7 +30,7 @@ import redis
 from sqlalchemy import and_, func, select, tuple_
 
 from ...extensions import db
-from ...models import LedgerEntry, Member, Partner
+from ...models import BoardPeriod, LedgerEntry, Member, Partner
 from ...models.base import utcnow
 from .keys import (
     BOARD_KINDS,
@@ -43,6 +43,7 @@ from .keys import (
     period_span,
     scopes_of,
     sibling_pairs,
+    split_key,
     tie_fraction,
 )
 from .live import APPLY_BODY, JOURNAL, REBUILD_FLAG
@@ -111,7 +112,7 @@ def rebuild_boards(
     """Recompute every live board from the ledger and install it (see the module doc)."""
     started = time.perf_counter()
     now = now or utcnow()
-    open_ = OpenPeriods.at(now, tz_name)
+    open_ = OpenPeriods.at(now, tz_name, closed_periods())
     token = secrets.token_hex(6)
     suffix = "~" + token
     report = RebuildReport(periods=sorted(open_.ids))
@@ -121,10 +122,13 @@ def rebuild_boards(
         raise RuntimeError("another leaderboard rebuild is running")
     try:
         client.delete(JOURNAL)
-        existing = _existing_boards(client)
+        # boards of other periods (ended, archived or about to be) are the close job's
+        existing = {k for k in _existing_boards(client) if split_key(k)[2] in open_.ids}
         with db.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            else:  # SQLite: a snapshot that writers do not wait for (see extensions)
+                conn = conn.execution_options(read_only=True)
             with conn.begin():
                 boards = _compute(conn, open_, tz_name, report, progress)
                 written = _write(client, boards, suffix, report, progress)
@@ -138,6 +142,14 @@ def rebuild_boards(
         raise
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def closed_periods() -> frozenset[str]:
+    """Periods archived by the close job (their boards are no longer live). Read on a
+    connection of its own, outside any caller's transaction, taking no write lock."""
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(read_only=True)
+        return frozenset(conn.execute(select(BoardPeriod.period)).scalars())
 
 
 def _existing_boards(client: redis.Redis) -> set[str]:
