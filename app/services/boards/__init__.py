@@ -8,18 +8,20 @@ jobs, ``read`` for the queries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Iterable
 
+import redis
 from flask import current_app
 from sqlalchemy import event as sa_event
 
 from ...extensions import db
 from ...models.base import utcnow
 from ...redis_client import get_redis
-from .keys import OpenPeriods
+from .keys import CLOSED_SET, OpenPeriods
 from .live import BoardEntry, LiveBoards, increments
 
 log = logging.getLogger(__name__)
@@ -72,13 +74,14 @@ def record(entries: list[BoardEntry]) -> bool:
     if not entries:
         return True
     tz = current_app.config["APP_TIMEZONE"]
-    open_ = OpenPeriods.at(utcnow(), tz, _closed.get())
-    return live_boards().apply(increments(entries, open_, tz))
+    live = live_boards()
+    open_ = OpenPeriods.at(utcnow(), tz, _closed.get(live.client))
+    return live.apply(increments(entries, open_, tz))
 
 
 class _ClosedCache:
-    """Archived periods, read from the database at most once a minute per process: a
-    previous week stops being live within a minute of its archive."""
+    """Archived periods (the Redis set ``lb:closed``), read at most once a minute per
+    process: a previous week stops being live within a minute of its archive."""
 
     seconds = 60.0
 
@@ -87,13 +90,16 @@ class _ClosedCache:
         self._at = -1e9
         self._lock = threading.Lock()
 
-    def get(self) -> frozenset[str]:
+    def get(self, client) -> frozenset[str]:
         if time.monotonic() - self._at > self.seconds:
             with self._lock:
                 if time.monotonic() - self._at > self.seconds:
-                    from .rebuild import closed_periods
-
-                    self._value = closed_periods()
+                    # on a Redis error the update that follows fails the same way
+                    with contextlib.suppress(redis.RedisError):
+                        self._value = frozenset(
+                            m.decode() if isinstance(m, bytes) else m
+                            for m in client.smembers(CLOSED_SET)
+                        )
                     self._at = time.monotonic()
         return self._value
 

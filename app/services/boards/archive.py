@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from ...extensions import db
 from ...models import BoardArchive, BoardPeriod
 from ...models.base import utcnow
-from .keys import OpenPeriods, PeriodKind, parse_period, points_of, split_key
+from .keys import CLOSED_SET, OpenPeriods, PeriodKind, parse_period, points_of, split_key
 
 KEEP_SECONDS = 3600  # archived boards are read from the database; their keys go soon
 PAGE = 10_000
@@ -68,9 +68,11 @@ def close_periods(client: redis.Redis, tz_name: str, now: dt.datetime | None = N
             archive_period(client, period, keys, report)
             db.session.commit()  # each period on its own: a later failure keeps earlier work
             report.closed.append(period)
-            from . import clear_closed_cache
+        # live updates stop touching it: in this process at once, in others within a minute
+        client.sadd(CLOSED_SET, period)
+        from . import clear_closed_cache
 
-            clear_closed_cache()  # this process stops updating it at once; others within a minute
+        clear_closed_cache()
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.ttl(key)

@@ -37,6 +37,7 @@ from ...models.ledger import LedgerKind
 TOTAL = "total"
 CATEGORIES = (TOTAL, *(c.value for c in Category))
 INDUSTRY_ROOT = "ind"
+CLOSED_SET = "lb:closed"  # periods archived (the database's board_periods, mirrored)
 PARTNER_PREFIX = "partner:"
 
 # what moves a board: points earned, bonuses, corrections; spending and expiry never lower a rank

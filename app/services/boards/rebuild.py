@@ -34,6 +34,7 @@ from ...models import BoardPeriod, LedgerEntry, Member, Partner
 from ...models.base import utcnow
 from .keys import (
     BOARD_KINDS,
+    CLOSED_SET,
     TOTAL,
     OpenPeriods,
     PeriodKind,
@@ -112,7 +113,10 @@ def rebuild_boards(
     """Recompute every live board from the ledger and install it (see the module doc)."""
     started = time.perf_counter()
     now = now or utcnow()
-    open_ = OpenPeriods.at(now, tz_name, closed_periods())
+    closed = closed_periods()
+    if closed:  # after Redis lost its data, live updates learn them again from here
+        client.sadd(CLOSED_SET, *sorted(closed))
+    open_ = OpenPeriods.at(now, tz_name, closed)
     token = secrets.token_hex(6)
     suffix = "~" + token
     report = RebuildReport(periods=sorted(open_.ids))

@@ -62,18 +62,20 @@ def ingest(
                     outcomes, entries = _ingest(store, partner, raws, dry_run, lock)
             except Retry:
                 continue
-            # the boards see only what is committed: now, or when the caller commits
-            if own_transaction:
-                boards.record(entries)
-            else:
-                boards.record_after_commit(entries)
-            return outcomes
-        raise Unavailable(
-            "other requests for the same members kept winning; send it again",
-            code="contention",
-        )
+            break
+        else:
+            raise Unavailable(
+                "other requests for the same members kept winning; send it again",
+                code="contention",
+            )
     finally:
-        store.close()
+        store.close()  # its connection goes back to the pool before Redis is called
+    # the boards see only what is committed: now, or when the caller commits
+    if own_transaction:
+        boards.record(entries)
+    else:
+        boards.record_after_commit(entries)
+    return outcomes
 
 
 def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
