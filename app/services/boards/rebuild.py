@@ -35,19 +35,14 @@ from ...models.base import utcnow
 from .keys import (
     BOARD_KINDS,
     CLOSED_SET,
-    TOTAL,
     OpenPeriods,
     PeriodKind,
-    board_key,
-    children_key,
     parse_period,
     period_span,
-    scopes_of,
-    sibling_pairs,
     split_key,
     tie_fraction,
 )
-from .live import APPLY_BODY, JOURNAL, REBUILD_FLAG
+from .live import APPLY_BODY, JOURNAL, REBUILD_FLAG, _place_keys
 
 BOARD_PATTERNS = ("lb:{*", "lbo:{*")
 CHUNK = 1000  # members per ZADD
@@ -134,8 +129,12 @@ def rebuild_boards(
             else:  # SQLite: a snapshot that writers do not wait for (see extensions)
                 conn = conn.execution_options(read_only=True)
             with conn.begin():
-                boards = _compute(conn, open_, tz_name, report, progress)
-                written = _write(client, boards, suffix, report, progress)
+                periods, rows = _read(conn, open_, tz_name, report, progress)
+                written: set[str] = set()
+                for i, period in enumerate(periods):  # one period's boards in memory at a time
+                    boards = _boards(rows, i, period)
+                    written |= _write(client, boards, suffix, report, progress)
+                del rows
                 if check_drift:
                     _drift(client, written | existing, suffix, report)
                 _swap(client, conn, token, written | existing, report)
@@ -173,8 +172,10 @@ def _discard(client: redis.Redis, suffix: str) -> None:
             client.unlink(*keys[i : i + 1000])
 
 
-def _compute(conn, open_: OpenPeriods, tz_name: str, report, progress):
-    """{board key: {member or child: [points, newest moment]}} for every open period."""
+def _read(conn, open_: OpenPeriods, tz_name: str, report, progress):
+    """The ledger summed per member, organisation, category and partner, with per open
+    period the points and the tie fraction of the newest moment that moved them (None: no
+    entry in that period). One pass over the ledger; rows kept compact for ``_boards``."""
     le = LedgerEntry
     periods: list[tuple[str, object]] = []
     for pid in sorted(open_.ids):
@@ -201,49 +202,69 @@ def _compute(conn, open_: OpenPeriods, tz_name: str, report, progress):
         .where(le.kind.in_([str(k) for k in BOARD_KINDS]))
         .group_by(le.member_id, le.org_code, le.category, Partner.code, Member.industry)
     )
-    boards: dict[str, dict[str, list]] = {}
+    rows = []
     parse = _moment_parser()
+    fractions: dict = {}
     result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
     for row in result:
-        report.ledger_rows += 1
-        member_id, org_code, category, partner_code, industry = row[:5]
-        member = str(member_id)
-        scopes = scopes_of(org_code, industry, partner_code)
-        pairs = sibling_pairs(org_code, industry)
-        for i, (pid, _) in enumerate(periods):
-            moment = parse(row[6 + 2 * i])
-            if moment is None:  # nothing moved points in this period
+        sums = []
+        for i in range(len(periods)):
+            moment = row[6 + 2 * i]
+            if moment is None:
+                sums += (0, None)
                 continue
-            # a group summing to zero still counts its moment: the member's total on the
-            # boards it shares with other groups was changed then (as the live update saw)
-            points = row[5 + 2 * i]
-            for cat in (TOTAL, category):
-                for scope in scopes:
-                    board = boards.setdefault(board_key(scope, pid, cat), {})
-                    slot = board.get(member)
-                    if slot is None:
-                        board[member] = [points, moment]
-                    else:
-                        slot[0] += points
-                        if moment is not None and (slot[1] is None or moment > slot[1]):
-                            slot[1] = moment
-                for parent, child in pairs:
-                    board = boards.setdefault(children_key(parent, pid, cat), {})
-                    slot = board.get(child)
-                    if slot is None:
-                        board[child] = [points, None]
-                    else:
-                        slot[0] += points
-        if report.ledger_rows % 100_000 == 0:
-            progress("read", report.ledger_rows)
+            fraction = fractions.get(moment)
+            if fraction is None:
+                fraction = fractions[moment] = tie_fraction(parse(moment))
+            sums += (row[5 + 2 * i], fraction)
+        rows.append((row[0], row[1], row[2], row[3], row[4], *sums))
+        if len(rows) % 100_000 == 0:
+            progress("read", len(rows))
+        if len(fractions) > 1_000_000:
+            fractions.clear()
+    report.ledger_rows = len(rows)
+    return [pid for pid, _ in periods], rows
+
+
+def _boards(rows: list[tuple], i: int, period: str) -> dict[str, dict]:
+    """{board key: {member id or child code: [points, fraction]}} of one period.
+
+    A group summing to zero still counts its moment: the member's total on the boards it
+    shares with other groups was changed then (as the live update saw)."""
+    boards: dict[str, dict] = {}
+    p_col, f_col = 5 + 2 * i, 6 + 2 * i
+    places = (period,)
+    for row in rows:
+        fraction = row[f_col]
+        if fraction is None:  # nothing moved points in this period
+            continue
+        points = row[p_col]
+        member = row[0]
+        member_keys, child_keys = _place_keys(row[1], row[4], row[3], places, row[2])
+        for key in member_keys:
+            board = boards.get(key)
+            if board is None:
+                board = boards[key] = {}
+            slot = board.get(member)
+            if slot is None:
+                board[member] = [points, fraction]
+            else:
+                slot[0] += points
+                if fraction < slot[1]:
+                    slot[1] = fraction
+        for key, child in child_keys:
+            board = boards.get(key)
+            if board is None:
+                board = boards[key] = {}
+            board[child] = board.get(child, 0) + points
     return boards
 
 
 def _moment_parser():
     # SQLite returns the text of a max(); PostgreSQL an aware datetime
     def parse(value):
-        if value is None or isinstance(value, dt.datetime):
-            return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         moment = dt.datetime.fromisoformat(str(value))
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
@@ -255,28 +276,20 @@ def _write(client: redis.Redis, boards: dict, suffix: str, report, progress) -> 
     pipe = client.pipeline(transaction=False)
     pending = 0
     for key, lines in boards.items():
-        mapping = {}
         member_board = key.startswith("lb:")
-        for member, (points, moment) in lines.items():
-            if points == 0:
-                continue
-            if member_board:
-                fraction = tie_fraction(moment) if moment is not None else 0.0
-                mapping[member] = points + fraction
-            else:
-                mapping[member] = points
-            if len(mapping) >= CHUNK:
-                pipe.zadd(key + suffix, mapping)
-                pending += len(mapping)
-                mapping = {}
-        if mapping:
-            pipe.zadd(key + suffix, mapping)
-            pending += len(mapping)
-        lines_written = sum(1 for p, _ in lines.values() if p != 0)
-        if lines_written:  # a board whose every line sums to zero has no copy
-            written.add(key)
-            report.boards += 1
-            report.members += lines_written
+        if member_board:
+            mapping = {str(m): p + f for m, (p, f) in lines.items() if p != 0}
+        else:
+            mapping = {child: p for child, p in lines.items() if p != 0}
+        if not mapping:  # a board whose every line sums to zero has no copy
+            continue
+        items = list(mapping.items())
+        for start in range(0, len(items), CHUNK):
+            pipe.zadd(key + suffix, dict(items[start : start + CHUNK]))
+        pending += len(items)
+        written.add(key)
+        report.boards += 1
+        report.members += len(items)
         if pending >= 50_000:
             pipe.execute()
             pending = 0
