@@ -21,7 +21,6 @@ from ..models.base import utcnow
 from ..redis_client import get_redis
 from ..services.boards import read
 from ..services.boards.keys import (
-    CATEGORIES,
     INDUSTRY_ROOT,
     PARTNER_PREFIX,
     OpenPeriods,
@@ -42,6 +41,7 @@ from .schemas import (
 blp = Blueprint("leaderboards", __name__, description="Rankings by organisation and period")
 blp.before_request(require_partner)
 DEFAULT_PERIODS = ("week", "month", "year", "all")
+DEFAULT_CATEGORIES = ("total",)
 LEDGER_ORGS = 50  # organisations of a member's own entries looked at for its ranks
 
 
@@ -79,7 +79,7 @@ def _line(line, names: dict) -> dict | None:
 @blp.route("/leaderboards/<path:scope>", methods=["GET"])
 @blp.doc(security=SECURITY)
 @blp.arguments(BoardQuery, location="query", as_kwargs=True, unknown=RAISE)
-@blp.response(200, BoardOut)
+@blp.alt_response(200, schema=BoardOut, description="A page of the board", success=True)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(403, schema=ErrorOut)
 @blp.alt_response(422, schema=ErrorOut)
@@ -91,16 +91,18 @@ def get_board(scope: str, period: str, category: str, limit: int, offset: int):
     points share a rank; whoever reached the total first is listed first.
     """
     scope, period = _scope(scope), _period(period)
-    total, lines = read.page(get_redis(), scope, period, category, limit, offset)
+    archived = read.is_closed(period)
+    total, lines = read.page(get_redis(), scope, period, category, limit, offset, archived)
     names = read.names(line.member_id for line in lines)
-    return {
+    body = {
         "scope": scope,
         "period": period,
         "category": category,
-        "archived": read.is_closed(period),
+        "archived": archived,
         "total": total,
         "items": [_line(line, names) for line in lines],
     }
+    return body, 200  # already the documented shape: no marshmallow pass on the way out
 
 
 @blp.route("/leaderboards/<path:scope>/children", methods=["GET"])
@@ -130,7 +132,7 @@ def get_children(scope: str, period: str, category: str, by: str):
 @blp.route("/members/<ref>/ranks", methods=["GET"])
 @blp.doc(security=SECURITY)
 @blp.arguments(RanksQuery, location="query", as_kwargs=True, unknown=RAISE)
-@blp.response(200, RanksOut)
+@blp.alt_response(200, schema=RanksOut, description="The member's ranks", success=True)
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(404, schema=ErrorOut)
 @blp.alt_response(422, schema=ErrorOut)
@@ -138,12 +140,13 @@ def get_ranks(ref: str, period: list | None = None, category: list | None = None
     """The member's rank on every board it is on, with the members just above and below.
 
     Boards: its organisations and their ancestors (and wherever its points were earned), its
-    industry, and the calling partner's board; for each period and category asked.
+    industry, and the calling partner's board; for each period and category asked (by
+    default this week, month and year and all time, in total).
     """
     member = find_member(g.partner, ref)
     now = utcnow()
     periods = list(dict.fromkeys(_period(p, now) for p in (period or DEFAULT_PERIODS)))
-    categories = list(dict.fromkeys(category or CATEGORIES))
+    categories = list(dict.fromkeys(category or DEFAULT_CATEGORIES))
     orgs = set(member_codes(member))
     orgs.update(
         db.session.scalars(
@@ -170,4 +173,4 @@ def get_ranks(ref: str, period: list | None = None, category: list | None = None
             "rank": r["rank"], "points": r["points"], "total": r["total"],
             "above": _line(r["above"], names), "below": _line(r["below"], names),
         })  # fmt: skip
-    return {"ref": ref, "boards": out}
+    return {"ref": ref, "boards": out}, 200

@@ -12,11 +12,12 @@ import functools
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from ...extensions import db
 from ...models import BoardArchive, BoardPeriod, Member
-from .keys import board_key, children_key, mask_name, points_of
+from ...models.base import utcnow
+from .keys import OpenPeriods, board_key, children_key, mask_name, points_of
 
 HIDDEN_NAME = "匿名"
 
@@ -75,9 +76,19 @@ def is_closed(period: str) -> bool:
     return bool(closed_periods([period]))
 
 
-def page(client: redis.Redis, scope: str, period: str, category: str, limit: int, offset: int):
-    """(total, [Line]) of a member board."""
-    if is_closed(period):
+def _current(periods, now=None) -> set[str]:
+    """Which of ``periods`` are current (or all time): never closed, no query needed."""
+    from flask import current_app
+
+    open_ = OpenPeriods.at(now or utcnow(), current_app.config["APP_TIMEZONE"])
+    return set(periods) & set(open_.current.values())
+
+
+def page(client: redis.Redis, scope: str, period: str, category: str, limit: int, offset: int,
+         archived: bool | None = None):  # fmt: skip
+    """(total, [Line]) of a member board (``archived``: whether the period is closed, if the
+    caller knows)."""
+    if archived if archived is not None else is_closed(period):
         return _archived_page("lb", scope, period, category, limit, offset)
     total, first, flat = _script(client, PAGE_SCRIPT)(
         keys=[board_key(scope, period, category)], args=[offset, limit]
@@ -177,7 +188,8 @@ def _rank(board, rank: int, points: int, total: int, above=None, below=None) -> 
 
 
 def closed_periods(periods) -> set[str]:
-    periods = sorted(set(periods))
+    """Which of ``periods`` are archived; the current ones are known without a query."""
+    periods = sorted(set(periods) - _current(periods))
     if not periods:
         return set()
     return set(
@@ -240,16 +252,17 @@ def _script(client: redis.Redis, text: str):
     return client.register_script(text)
 
 
+_NAMES = select(Member.id, Member.display_name, Member.hidden, Member.erased_at).where(
+    Member.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def names(member_ids) -> dict[int, str]:
     """Masked display names; members who hide from boards get none."""
     ids = sorted({m for m in member_ids if m is not None})
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(Member.id, Member.display_name, Member.hidden, Member.erased_at).where(
-            Member.id.in_(ids)
-        )
-    )
+    rows = db.session.connection().execute(_NAMES, {"ids": ids})  # Core: no ORM per row
     return {
         r.id: HIDDEN_NAME if (r.hidden or r.erased_at) else mask_name(r.display_name) for r in rows
     }
