@@ -109,3 +109,19 @@ def test_the_scheduler_needs_a_real_redis(app_ctx, runner, monkeypatch):
     monkeypatch.setitem(app_ctx.config, "REDIS_URL", None)
     result = runner.invoke(args=["scheduler"])
     assert result.exit_code != 0 and "REDIS_URL" in result.output
+
+
+def test_a_new_process_on_the_embedded_default_rebuilds_its_boards(app, partner_api, rider):
+    from app import create_app
+    from app.services.boards import read
+
+    partner_api.post_event(hazard("h1"))
+    points = db.session.scalar(select(func.sum(LedgerEntry.points)))
+    db.session.commit()
+    # another process (the server after `demo seed`, say) has its own, empty stand-in
+    other = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "REDIS_URL": None,
+                        "RULES_DIR": app.config["RULES_DIR"]})  # fmt: skip
+    with other.app_context():
+        total, lines = read.page(get_redis(), "sx", "all", "total", 10, 0)
+        assert (total, [line.points for line in lines]) == (1, [points])
+        db.session.remove()

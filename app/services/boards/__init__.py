@@ -39,7 +39,11 @@ _PENDING = "pioneer.board_entries"
 
 
 def live_boards() -> LiveBoards:
-    """This app's live updater (one per app: it remembers a Redis failure until repaired)."""
+    """This app's live updater (one per app: it remembers a Redis failure until repaired).
+
+    A ledger writer calls it before it commits: on the embedded default, the first use of
+    Redis in a process rebuilds the boards from the ledger (``redis_client``), and entries
+    committed before that would be counted twice."""
     app = current_app._get_current_object()
     boards = app.extensions.get("pioneer.boards")
     if boards is None:

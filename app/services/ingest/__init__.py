@@ -49,6 +49,11 @@ def ingest(
     writes for the same members or stores one of these events meanwhile, the work is undone
     and done again.
     """
+    if not dry_run:
+        # before anything commits: on the embedded default the first use of Redis in a
+        # process rebuilds its boards from the ledger, which must not hold entries that are
+        # then added live as well
+        boards.live_boards()
     if own_transaction and db.engine.dialect.name == "postgresql":
         store = PgStore()
     else:
