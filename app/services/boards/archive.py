@@ -13,12 +13,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import redis
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from ...extensions import db
 from ...models import BoardArchive, BoardPeriod
 from ...models.base import utcnow
+from . import clear_closed_cache
 from .keys import CLOSED_SET, OpenPeriods, PeriodKind, parse_period, points_of, split_key
+from .rebuild import board_keys, closed_periods
 
 KEEP_SECONDS = 3600  # archived boards are read from the database; their keys go soon
 PAGE = 10_000
@@ -39,12 +41,8 @@ class CloseReport:
 def board_periods(client: redis.Redis) -> dict[str, list[str]]:
     """Every period that has boards in Redis, with its keys."""
     out: dict[str, list[str]] = {}
-    for pattern in ("lb:{*", "lbo:{*"):
-        for key in client.scan_iter(match=pattern, count=1000):
-            key = key.decode() if isinstance(key, bytes) else key
-            if "~" in key:  # a rebuild's copy
-                continue
-            out.setdefault(split_key(key)[2], []).append(key)
+    for key in board_keys(client):
+        out.setdefault(split_key(key)[2], []).append(key)
     return out
 
 
@@ -60,7 +58,7 @@ def ended(period: str, now: dt.datetime, tz_name: str) -> bool:
 def close_periods(client: redis.Redis, tz_name: str, now: dt.datetime | None = None) -> CloseReport:
     now = now or utcnow()
     report = CloseReport()
-    closed = set(db.session.scalars(select(BoardPeriod.period)))
+    closed = closed_periods()
     for period, keys in sorted(board_periods(client).items()):
         if not ended(period, now, tz_name):
             continue
@@ -70,8 +68,6 @@ def close_periods(client: redis.Redis, tz_name: str, now: dt.datetime | None = N
             report.closed.append(period)
         # live updates stop touching it: in this process at once, in others within a minute
         client.sadd(CLOSED_SET, period)
-        from . import clear_closed_cache
-
         clear_closed_cache()
         pipe = client.pipeline(transaction=False)
         for key in keys:

@@ -185,10 +185,6 @@ def points_of(score: float) -> int:
     return math.floor(score)
 
 
-def score_of(points: int, fraction: float) -> float:
-    return points + fraction
-
-
 def mask_name(name: str | None) -> str:
     """张三丰 → 张*丰, 张三 → 张*, Li Hua → L*a; never the whole name."""
     name = (name or "").strip()

@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 import redis
+from flask import current_app
 from sqlalchemy import bindparam, func, or_, select
 
 from ...extensions import db
@@ -73,13 +74,11 @@ def _text(value) -> str:
 
 
 def is_closed(period: str) -> bool:
-    return bool(closed_periods([period]))
+    return bool(archived_among([period]))
 
 
 def _current(periods, now=None) -> set[str]:
     """Which of ``periods`` are current (or all time): never closed, no query needed."""
-    from flask import current_app
-
     open_ = OpenPeriods.at(now or utcnow(), current_app.config["APP_TIMEZONE"])
     return set(periods) & set(open_.current.values())
 
@@ -161,7 +160,7 @@ def member_ranks(client: redis.Redis, member_id: int, boards: list[tuple[str, st
     """For each (scope, period, category) the member is on: rank, points, total, and the
     lines just above and below it in list order (Line or None). Closed periods come from
     their archive."""
-    closed = closed_periods({b[1] for b in boards})
+    closed = archived_among({b[1] for b in boards})
     out = _archived_ranks(member_id, [b for b in boards if b[1] in closed])
     open_boards = [b for b in boards if b[1] not in closed]
     keys = [board_key(*b) for b in open_boards]
@@ -187,7 +186,7 @@ def _rank(board, rank: int, points: int, total: int, above=None, below=None) -> 
             "points": points, "total": total, "above": above, "below": below}  # fmt: skip
 
 
-def closed_periods(periods) -> set[str]:
+def archived_among(periods) -> set[str]:
     """Which of ``periods`` are archived; the current ones are known without a query."""
     periods = sorted(set(periods) - _current(periods))
     if not periods:

@@ -4,8 +4,8 @@
 2. In one read snapshot of the database, sum the ledger per member, organisation, category
    and partner for every open period, and write each board into a copy next to it
    (``lb:{...}~token``, same hash tag).
-3. Work out which journalled updates the snapshot already holds (their ledger ids are
-   visible in it) and which it does not.
+3. Work out which journalled updates the snapshot already holds (their entries, named by
+   member and seq, are visible in it) and which it does not.
 4. Compare each copy with its live board (the drift a reconciliation reports: lines whose
    points differ, as of that moment).
 5. One Lua call replays the missing journalled updates onto the copies and renames every copy
@@ -122,7 +122,7 @@ def rebuild_boards(
     try:
         client.delete(JOURNAL)
         # boards of other periods (ended, archived or about to be) are the close job's
-        existing = {k for k in _existing_boards(client) if split_key(k)[2] in open_.ids}
+        existing = {k for k in board_keys(client) if split_key(k)[2] in open_.ids}
         with db.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -155,13 +155,14 @@ def closed_periods() -> frozenset[str]:
         return frozenset(conn.execute(select(BoardPeriod.period)).scalars())
 
 
-def _existing_boards(client: redis.Redis) -> set[str]:
-    out = set()
+def board_keys(client: redis.Redis) -> list[str]:
+    """Every board in Redis (member boards and boards of children), not a rebuild's copies."""
+    out = []
     for pattern in BOARD_PATTERNS:
         for key in client.scan_iter(match=pattern, count=1000):
             key = key.decode() if isinstance(key, bytes) else key
             if "~" not in key:
-                out.add(key)
+                out.append(key)
     return out
 
 
@@ -203,7 +204,6 @@ def _read(conn, open_: OpenPeriods, tz_name: str, report, progress):
         .group_by(le.member_id, le.org_code, le.category, Partner.code, Member.industry)
     )
     rows = []
-    parse = _moment_parser()
     fractions: dict = {}
     result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
     for row in result:
@@ -215,7 +215,7 @@ def _read(conn, open_: OpenPeriods, tz_name: str, report, progress):
                 continue
             fraction = fractions.get(moment)
             if fraction is None:
-                fraction = fractions[moment] = tie_fraction(parse(moment))
+                fraction = fractions[moment] = tie_fraction(_moment(moment))
             sums += (row[5 + 2 * i], fraction)
         rows.append((row[0], row[1], row[2], row[3], row[4], *sums))
         if len(rows) % 100_000 == 0:
@@ -260,15 +260,11 @@ def _boards(rows: list[tuple], i: int, period: str) -> dict[str, dict]:
     return boards
 
 
-def _moment_parser():
-    # SQLite returns the text of a max(); PostgreSQL an aware datetime
-    def parse(value):
-        if isinstance(value, dt.datetime):
-            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        moment = dt.datetime.fromisoformat(str(value))
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-    return parse
+def _moment(value) -> dt.datetime:
+    """A max(created_at): SQLite returns its text, PostgreSQL an aware datetime."""
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _write(client: redis.Redis, boards: dict, suffix: str, report, progress) -> set[str]:
