@@ -138,13 +138,18 @@ class Gunicorn:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, 20)
+
+
+def stop_process(proc: subprocess.Popen, sig: int, seconds: float) -> None:
+    """Send ``sig`` to a running ``proc``, wait ``seconds`` for it to end, then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def children(ppid: int) -> list[int]:

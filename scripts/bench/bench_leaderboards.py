@@ -82,6 +82,7 @@ from bench_ingest import (
     background_busy,
     flask_cli,
     machine_ticks,
+    stop_process,
 )
 
 DB_NAME = "pp_bench_boards"
@@ -726,13 +727,7 @@ class PySpy:
         time.sleep(1.0)  # let it attach
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, 60)  # SIGINT: py-spy writes its file
 
     def report(self, top: int = 18) -> None:
         """Inclusive and self shares of the main thread's functions."""
@@ -761,9 +756,10 @@ class PySpy:
         say(f"  py-spy, {total:,} samples of the main thread (wall clock, waiting included):")
         say("    inclusive share (the function and what it calls):")
         wanted = (
-            "_compute",
+            "_read",
+            "_boards",
             "_write",
-            "_existing_boards",
+            "board_keys",
             "_swap",
             "scopes_of",
             "sibling_pairs",
@@ -774,7 +770,7 @@ class PySpy:
             "__next__",
             "fetch",
             "zadd",
-            "_moment_parser",
+            "_moment",
             "tie_fraction",
             "_read_response",
             "read_response",
