@@ -238,3 +238,11 @@ def test_boards_move_with_the_ledger_for_a_batch(partner_api):
     assert response.status_code == 200 and response.json["accepted"] == 2
     total = sum(e.points for e in db.session.scalars(select(LedgerEntry)))
     assert _board(partner_api, "sx", period="all").json["items"][0]["points"] == total
+
+
+def test_hide_from_boards_takes_only_true_or_false_and_a_refusal_changes_nothing(three):
+    response = three.put_member("r3", hide_from_boards="yes")
+    assert response.status_code == 422, response.json
+    assert "hide_from_boards" in response.json["error"]["details"]
+    assert db.session.get(Member, _member_id("r3")).hidden is False
+    assert three.get_member("r3").json["hide_from_boards"] is False
