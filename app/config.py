@@ -25,6 +25,9 @@ DEFAULTS: dict[str, object] = {
     # at most this many per transaction. 0 or 1: each request has its own transaction.
     "INGEST_GROUP_MAX": 64,
     "INGEST_WAIT_SECONDS": 30,  # a request waiting for its group answers 503 after this
+    # a redemption not picked up in this many hours expires and is refunded (unless the
+    # reward says its own pickup_hours)
+    "REDEMPTION_PICKUP_HOURS": 72,
 }
 
 ENVIRONMENT = (
@@ -38,8 +41,15 @@ ENVIRONMENT = (
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
     "INGEST_GROUP_MAX",
+    "REDEMPTION_PICKUP_HOURS",
 )
-_INTEGERS = {"EVENT_HORIZON_DAYS", "EVENT_FUTURE_SECONDS", "BATCH_LIMIT", "INGEST_GROUP_MAX"}
+_INTEGERS = {
+    "EVENT_HORIZON_DAYS",
+    "EVENT_FUTURE_SECONDS",
+    "BATCH_LIMIT",
+    "INGEST_GROUP_MAX",
+    "REDEMPTION_PICKUP_HOURS",
+}
 
 
 def load(config: dict, overrides: dict | None, instance_path: str) -> None:

@@ -9,18 +9,22 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from app.extensions import db
 from app.models import (
+    BadgeGrant,
     BoardArchive,
     BoardPeriod,
     Counter,
     Emergency,
     Event,
     LedgerEntry,
+    LevelChange,
     Member,
     MemberOrg,
     Organisation,
     Partner,
     PartnerKey,
     PartnerMember,
+    Redemption,
+    RewardUsage,
 )
 
 
@@ -172,3 +176,65 @@ class BoardArchiveFactory(Base):
     member_id = factory.Sequence(lambda n: n + 1)
     org_code = None
     points = 10
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class BadgeGrantFactory(Base):
+    """A raw grant row; real grants are made by services.achievements."""
+
+    class Meta:
+        model = BadgeGrant
+
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    badge = "sx:pioneer-10"
+    n = factory.Sequence(lambda n: n + 1)
+    granted_at = factory.LazyFunction(_now)
+    reason = "第 10 次党员先锋岗值守（2026-11-20）"
+    explanation = factory.LazyFunction(lambda: {"kind": "event_count", "threshold": 10})
+    rules_version = "test"
+
+
+class LevelChangeFactory(Base):
+    class Meta:
+        model = LevelChange
+
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    from_level = "bee"
+    to_level = "expert"
+    at = factory.LazyFunction(_now)
+    lifetime_points = 300
+    ladder_org = "sx"
+    rules_version = "test"
+
+
+class RedemptionFactory(Base):
+    """A raw redemption row; real ones are made by services.rewards.redeem."""
+
+    class Meta:
+        model = Redemption
+
+    code = factory.Sequence(lambda n: f"TEST{n:04d}")
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    reward = "sx.ty.xiaodian.pingyang.station-01:hot-drink"
+    org_code = "sx.ty.xiaodian.pingyang.station-01"
+    name = "热饮一杯"
+    cost = 5
+    status = "pending"
+    created_at = factory.LazyFunction(_now)
+    expires_at = factory.LazyFunction(lambda: _now() + dt.timedelta(hours=2))
+    limit_period = "day:2026-11-30"
+    rules_version = "test"
+
+
+class RewardUsageFactory(Base):
+    class Meta:
+        model = RewardUsage
+
+    key = factory.Sequence(lambda n: f"reward:sx:test-{n}")
+    period = "ever"
+    count = 1
+    points = 5
+    yuan = 0

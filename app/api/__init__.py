@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..extensions import api
-from . import docs, events, leaderboards, members
+from . import docs, events, leaderboards, members, rewards
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +18,6 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "partnerKey", {"type": "http", "scheme": "bearer", "description": "pp_<id>_<secret>"}
     )
-    for module in (members, events, leaderboards):
+    for module in (members, events, leaderboards, rewards):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     app.register_blueprint(docs.blp)

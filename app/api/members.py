@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import Invalid
 from ..extensions import db
 from ..models import Event, LedgerEntry, Member
-from ..services import ledger
+from ..services import expiry, ledger, standing
 from ..services.members import find_member, member_codes, upsert_member
+from ..services.rules import current_rules
 from .auth import SECURITY, require_partner
 from .body import body_doc, json_body, load
 from .schemas import ErrorOut, LedgerPage, LedgerQuery, MemberIn, MemberOut
@@ -39,6 +40,11 @@ def member_out(member: Member, ref: str, totals: bool = False) -> dict:
     if totals:
         periods = ledger.period_totals(member.id, current_app.config["APP_TIMEZONE"])
         out["this_week"], out["this_month"] = periods["week"], periods["month"]
+        rules = current_rules()
+        out["level_info"] = standing.level_info(rules, member)
+        out["badges"] = standing.badges_held(rules, member)
+        lapse = expiry.warning(rules, member)
+        out["expiring"] = {"points": lapse.points, "at": lapse.at} if lapse else None
     return out
 
 
@@ -81,7 +87,8 @@ def put_member(ref: str):
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(404, schema=ErrorOut)
 def get_member(ref: str):
-    """Balance, lifetime points, and points this week and this month by category."""
+    """Balance, lifetime points, points this week and this month by category, the level
+    with the way to the next, badges held, and points about to expire."""
     _check_ref(ref)
     return member_out(find_member(g.partner, ref), ref, totals=True)
 

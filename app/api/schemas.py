@@ -46,6 +46,39 @@ class PeriodTotals(Schema):
     by_category = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
+class NextLevel(Schema):
+    id = fields.String()
+    name = fields.String()
+    name_en = fields.String()
+    min_points = fields.Integer()
+    points_to_go = fields.Integer()
+
+
+class LevelInfo(Schema):
+    id = fields.String()
+    name = fields.String()
+    name_en = fields.String()
+    min_points = fields.Integer()
+    icon = fields.String()
+    next = fields.Nested(NextLevel, allow_none=True)
+
+
+class BadgeHeld(Schema):
+    badge = fields.String(metadata={"description": "<org>:<id>"})
+    name = fields.String()
+    name_en = fields.String()
+    description = fields.String()
+    icon = fields.String()
+    count = fields.Integer(metadata={"description": "Grants held (repeatable badges)"})
+    granted_at = fields.DateTime(metadata={"description": "The latest grant"})
+    reason = fields.String(metadata={"description": "Why the latest grant was made"})
+
+
+class Expiring(Schema):
+    points = fields.Integer()
+    at = fields.DateTime()
+
+
 class MemberOut(Schema):
     ref = fields.String()
     name = fields.String()
@@ -60,6 +93,9 @@ class MemberOut(Schema):
     hide_from_boards = fields.Boolean()
     this_week = fields.Nested(PeriodTotals)
     this_month = fields.Nested(PeriodTotals)
+    level_info = fields.Nested(LevelInfo, allow_none=True)
+    badges = fields.List(fields.Nested(BadgeHeld))
+    expiring = fields.Nested(Expiring, allow_none=True)
 
 
 class AwardOut(Schema):
@@ -67,6 +103,13 @@ class AwardOut(Schema):
     points = fields.Integer()
     reason = fields.String()
     pending = fields.Boolean()
+
+
+class GrantOut(Schema):
+    badge = fields.String()
+    n = fields.Integer()
+    reason = fields.String()
+    bonus = fields.Integer()
 
 
 class EventResult(Schema):
@@ -80,6 +123,8 @@ class EventResult(Schema):
     rules_version = fields.String()
     reason = fields.String()
     dry_run = fields.Boolean()
+    badges = fields.List(fields.Nested(GrantOut), metadata={"description": "Badges it earned"})
+    level = fields.String(metadata={"description": "The level it lifted the member to"})
 
 
 class BatchIn(Schema):

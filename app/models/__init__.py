@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from .achievement import BadgeGrant, LevelChange
 from .base import Base
 from .board import BoardArchive, BoardPeriod
 from .emergency import Emergency
@@ -8,9 +9,11 @@ from .ledger import EARNING_KINDS, LedgerEntry, LedgerKind
 from .member import Counter, Member, MemberOrg, PartnerMember
 from .org import Organisation, OrgKind
 from .partner import Partner, PartnerKey
+from .reward import Redemption, RedemptionStatus, RewardUsage
 
 __all__ = [
     "EARNING_KINDS",
+    "BadgeGrant",
     "Base",
     "BoardArchive",
     "BoardPeriod",
@@ -20,6 +23,7 @@ __all__ = [
     "EventStatus",
     "LedgerEntry",
     "LedgerKind",
+    "LevelChange",
     "Member",
     "MemberOrg",
     "OrgKind",
@@ -27,4 +31,7 @@ __all__ = [
     "Partner",
     "PartnerKey",
     "PartnerMember",
+    "Redemption",
+    "RedemptionStatus",
+    "RewardUsage",
 ]

@@ -41,7 +41,10 @@ class Member(Base):
     # bumped by every write of events, counters or ledger entries for this member: a writer
     # that read without a lock checks it under the lock before writing (optimistic ingest)
     version: Mapped[int] = mapped_column(default=0, server_default="0")
-    level: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[str | None] = mapped_column(String(64))  # never lowered by spending
+    # what badges are measured on: events by type, field sums, active months and weeks,
+    # emergency call-outs, points by category (see services.achievements)
+    progress: Mapped[dict] = mapped_column(default=dict, server_default="{}")
     hidden: Mapped[bool] = mapped_column(default=False)  # off public leaderboards
     # an organisation said this person must not be merged with others by phone number
     no_phone_merge: Mapped[bool] = mapped_column(default=False)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from ..engine.periods import period_bounds, zone
 from ..extensions import db
-from ..models import EARNING_KINDS, LedgerEntry, Member
+from ..models import EARNING_KINDS, BadgeGrant, LedgerEntry, LevelChange, Member
 from ..models.base import utcnow
 from ..models.ledger import entry_hash, ledger_hash_fields
 
@@ -31,6 +31,8 @@ class MemberState:
     seq: int
     head: str
     version: int = 0  # members.version as read; the write sets it one higher
+    level: str | None = None
+    progress: dict = field(default_factory=dict)  # what badges are measured on
 
 
 @dataclass
@@ -65,6 +67,8 @@ class LedgerWriter:
             "reverses_id": fields.get("reverses_id"),
             "ref": fields.get("ref"),
         }
+        if "event_ref" in fields:  # the partner's event id: the store sets event_id from it
+            row["event_ref"] = fields["event_ref"]
         state.seq += 1
         state.balance += points
         if kind in EARNING_KINDS or (kind == "reverse" and fields.get("reverses_earning")):
@@ -93,6 +97,8 @@ def member_row(state: MemberState) -> dict:
         "lifetime_points": state.lifetime,
         "ledger_seq": state.seq,
         "ledger_head": state.head,
+        "level": state.level,
+        "progress": state.progress,
     }
 
 
@@ -108,13 +114,59 @@ def update_members(states: list[MemberState]) -> None:
             lifetime_points=bindparam("m_lifetime"),
             ledger_seq=bindparam("m_seq"),
             ledger_head=bindparam("m_head"),
+            level=bindparam("m_level"),
+            progress=bindparam("m_progress", type_=members.c.progress.type),
             version=members.c.version + 1,
         ),
         [{"m_id": s.id, "m_balance": s.balance, "m_lifetime": s.lifetime, "m_seq": s.seq,
-          "m_head": s.head} for s in states],
+          "m_head": s.head, "m_level": s.level, "m_progress": s.progress} for s in states],
     )  # fmt: skip
     for s in states:
         s.version += 1
+
+
+def lock_members(ids) -> dict[int, MemberState]:
+    """Lock members' rows in id order (so two writers never deadlock) for the session's
+    transaction and return their state: for ledger writers other than ingest (redemptions,
+    refunds, expiry, badges granted by jobs). On SQLite the transaction's ``BEGIN IMMEDIATE``
+    is the lock."""
+    m = Member.__table__.c
+    query = (
+        select(m.id, m.balance, m.lifetime_points, m.ledger_seq, m.ledger_head, m.version,
+               m.level, m.progress)
+        .where(m.id.in_(sorted(set(ids))))
+        .order_by(m.id)
+        .with_for_update()
+    )  # fmt: skip
+    return {
+        r.id: MemberState(r.id, r.balance, r.lifetime_points, r.ledger_seq, r.ledger_head,
+                          r.version, r.level, dict(r.progress or {}))
+        for r in db.session.execute(query)
+    }  # fmt: skip
+
+
+def write(writer: LedgerWriter, grants=(), level_changes=()) -> list[dict]:
+    """Insert what ``writer`` queued (and the badge grants and level changes that go with it)
+    and move its members' totals; return the entries, each with its ``id``. The members must
+    have been locked by ``lock_members`` in this transaction."""
+    conn = db.session.connection()
+    rows = writer.chain()
+    for row in (*rows, *grants, *level_changes):
+        row.pop("event_ref", None)
+        row.setdefault("event_id", None)
+    if rows:
+        ids = conn.execute(
+            insert(LedgerEntry.__table__).returning(LedgerEntry.id, sort_by_parameter_order=True),
+            rows,
+        ).scalars()
+        for row, id_ in zip(rows, ids, strict=True):
+            row["id"] = id_
+    if grants:
+        conn.execute(insert(BadgeGrant.__table__), list(grants))
+    if level_changes:
+        conn.execute(insert(LevelChange.__table__), list(level_changes))
+    update_members(list(writer.states.values()))
+    return rows
 
 
 def period_totals(member_id: int, tz_name: str, now: dt.datetime | None = None) -> dict:

@@ -25,6 +25,7 @@ from ...extensions import db
 from ...models import Emergency, EventStatus, LedgerKind
 from ...models.base import utcnow
 from .. import boards
+from ..achievements import Achievements, Trigger
 from ..ledger import LedgerWriter
 from ..rules import current_rules
 from .parse import EventIn, Item, Later, Outcome, conflict, fail, parse_item
@@ -95,6 +96,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
     _resolve(partner, live, snap)
     fresh = _replays(items, snap.stored)
     writer = LedgerWriter(states=snap.states)
+    ach = Achievements(rules, writer, now)
     spans, counters = snap.spans, snap.counters
     changed: set[tuple] = set()
     emergencies = _emergencies(fresh)
@@ -104,16 +106,18 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
         state = writer.states[it.member_id]
         span = it.span
         awards = []
+        emergency = None
         if span is not None and _overlaps(spans.get((it.member_id, it.etype.name), ()), span):
             status = EventStatus.DUPLICATE
         else:
             mine = counters.setdefault(it.member_id, {})
+            emergency = _emergency_at(emergencies, it)
             result = evaluate(
                 rules,
                 EventFacts(it.etype.name, it.org, it.occurred_at, it.data, partner.code),
                 facts,
                 mine,
-                _emergency_at(emergencies, it),
+                emergency,
             )
             add_counters(mine, result.counters)
             changed.update((it.member_id, *key) for key in result.counters)
@@ -142,7 +146,23 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
                     # the organisation whose version of the rule applied (the key names the first)
                     explanation=a.explanation.as_dict() | {"rule_org": a.org},
                     ref=it.parsed["id"],
+                    event_ref=it.parsed["id"],
                 )
+        granted, levelled = len(ach.grants), len(ach.level_changes)
+        if not dry_run and (status is EventStatus.AWARDED or credited):
+            earned: dict[str, int] = {}
+            for a in credited:
+                earned[a.category] = earned.get(a.category, 0) + a.points
+            if status is EventStatus.AWARDED:
+                local = it.occurred_at.astimezone(rules.tz)
+                ach.record_event(state, it.etype, it.data, local, emergency is not None, earned)
+            else:
+                ach.add_earned(state, earned)
+            ach.settle(
+                state,
+                facts,
+                Trigger(it.org, it.occurred_at, it.parsed["id"], it.etype.title),
+            )
         body = {
             "event": it.parsed["id"],
             "status": status.value,
@@ -156,6 +176,13 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
         }
         if status is EventStatus.DUPLICATE:
             body["reason"] = DUPLICATE_REASON
+        if len(ach.grants) > granted:
+            body["badges"] = [
+                {"badge": g["badge"], "n": g["n"], "reason": g["reason"], "bonus": g["bonus"]}
+                for g in ach.grants[granted:]
+            ]
+        if len(ach.level_changes) > levelled:
+            body["level"] = ach.level_changes[-1]["to_level"]
         if dry_run:
             body["dry_run"] = True
             it.outcome = Outcome(200, body)
@@ -178,6 +205,8 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
                 ],  # absolute values: nobody else moved them (locked, or checked on write)
                 members=[writer.states[m] for m in sorted(touched)],
                 event_ids=snap.event_ids,
+                grants=ach.grants,
+                level_changes=ach.level_changes,
             )
         )  # fmt: skip
     outcomes = [

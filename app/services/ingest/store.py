@@ -17,7 +17,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ...engine import MemberFacts
 from ...extensions import db
-from ...models import Counter, Event, EventStatus, LedgerEntry, Member, Organisation
+from ...models import (
+    BadgeGrant,
+    Counter,
+    Event,
+    EventStatus,
+    LedgerEntry,
+    LevelChange,
+    Member,
+    Organisation,
+)
 from ...models.member import MemberOrg, PartnerMember
 from ..ledger import LedgerWriter, MemberState, update_members
 
@@ -80,6 +89,8 @@ class Writes:
     counters: list[dict]
     members: list[MemberState]
     event_ids: list[int] = field(default_factory=list)  # allocated by the load, if any
+    grants: list[dict] = field(default_factory=list)  # badge grants (services.achievements)
+    level_changes: list[dict] = field(default_factory=list)
 
 
 def _member_facts(row, other_orgs) -> MemberFacts:
@@ -95,7 +106,8 @@ def _member_facts(row, other_orgs) -> MemberFacts:
 
 def _member_state(row) -> MemberState:
     return MemberState(row["id"], row["balance"], row["lifetime_points"], row["ledger_seq"],
-                       row["ledger_head"], row["version"])  # fmt: skip
+                       row["ledger_head"], row["version"], row["level"],
+                       dict(row["progress"] or {}))  # fmt: skip
 
 
 @contextmanager
@@ -140,7 +152,7 @@ class SessionStore:
                 select(
                     PartnerMember.ref, Member.id, Member.party_member, Member.industry,
                     Member.level, Member.tags, Member.balance, Member.lifetime_points,
-                    Member.ledger_seq, Member.ledger_head, Member.version,
+                    Member.ledger_seq, Member.ledger_head, Member.version, Member.progress,
                     Organisation.code.label("primary_org"),
                 )
                 .join(Member, PartnerMember.member_id == Member.id)
@@ -234,11 +246,14 @@ class SessionStore:
         ids = {row.partner_event_id: row.id for row in conn.execute(stmt, writes.events).all()}
         if len(ids) != len(writes.events):
             raise Retry()  # another transaction stored one of these meanwhile
-        for row in writes.ledger.rows:
-            row["event_id"] = ids[row["ref"]]
+        link_events(writes, ids)
         rows = writes.ledger.chain()
         if rows:
             conn.execute(insert(LedgerEntry.__table__), rows)
+        if writes.grants:
+            conn.execute(insert(BadgeGrant.__table__), writes.grants)
+        if writes.level_changes:
+            conn.execute(insert(LevelChange.__table__), writes.level_changes)
         update_members(writes.members)
         if writes.counters:
             stmt = _upsert(Counter.__table__)
@@ -247,6 +262,14 @@ class SessionStore:
                 set_={"points": stmt.excluded.points, "count": stmt.excluded.count},
             )
             conn.execute(stmt, writes.counters)
+
+
+def link_events(writes: Writes, ids: dict[str, int]) -> None:
+    """Give ledger entries, badge grants and level changes the id of the event that caused
+    them (``ids``: partner's event id -> events.id), in place of the partner's id."""
+    for row in (*writes.ledger.rows, *writes.grants, *writes.level_changes):
+        ref = row.pop("event_ref", None)
+        row["event_id"] = ids[ref] if ref is not None else None
 
 
 def _upsert(table):

@@ -18,7 +18,15 @@ import psycopg
 
 from ...extensions import db
 from ..ledger import member_row
-from .store import SPAN_STATUSES, Retry, Snapshot, Wanted, Writes, owned_transaction
+from .store import (
+    SPAN_STATUSES,
+    Retry,
+    Snapshot,
+    Wanted,
+    Writes,
+    link_events,
+    owned_transaction,
+)
 
 _SPAN_STATUSES = ", ".join(f"'{s.value}'" for s in SPAN_STATUSES)
 
@@ -34,7 +42,8 @@ READ = f"""
 WITH q AS (SELECT %(q)s::jsonb AS q),
 m AS MATERIALIZED (
   SELECT pm.ref, m.id, m.party_member, m.industry, m.level, m.tags, m.balance,
-         m.lifetime_points, m.ledger_seq, m.ledger_head, m.version, o.code AS primary_org
+         m.lifetime_points, m.ledger_seq, m.ledger_head, m.version, m.progress,
+         o.code AS primary_org
   FROM partner_members pm
   JOIN members m ON m.id = pm.member_id
   JOIN organisations o ON o.id = m.primary_org_id
@@ -71,6 +80,13 @@ EVENT_COLUMNS = (
     "id, partner_id, partner_event_id, body_hash, type, member_id, org_code, occurred_at, "
     "received_at, data, status, rules_version, points, span_start, span_end, response, reason"
 )
+GRANT_COLUMNS = (
+    "member_id, badge, n, granted_at, reason, explanation, bonus, period, rules_version, event_id"
+)
+LEVEL_COLUMNS = (
+    "member_id, from_level, to_level, at, lifetime_points, bonus, ladder_org, rules_version, "
+    "event_id"
+)
 LEDGER_COLUMNS = (
     "member_id, seq, points, kind, event_id, rule, rules_version, org_code, partner_id, "
     "category, occurred_at, created_at, reason, explanation, reverses_id, ref, prev_hash, hash"
@@ -79,7 +95,7 @@ LEDGER_COLUMNS = (
 WRITE = f"""
 WITH u AS (
   SELECT * FROM json_to_recordset(%(members)s::json) AS u(id int, version int, balance int,
-    lifetime_points int, ledger_seq int, ledger_head text)
+    lifetime_points int, ledger_seq int, ledger_head text, level text, progress jsonb)
 ), locked AS (
   SELECT m.id, m.version FROM members m
   WHERE m.id = ANY(ARRAY(SELECT id FROM u))
@@ -106,14 +122,26 @@ WITH u AS (
   ON CONFLICT (member_id, bucket, period)
   DO UPDATE SET points = excluded.points, count = excluded.count
   RETURNING 1
+), bg AS (
+  INSERT INTO badge_grants ({GRANT_COLUMNS})
+  SELECT {GRANT_COLUMNS} FROM json_populate_recordset(NULL::badge_grants, %(grants)s::json)
+  WHERE (SELECT ok FROM go)
+  RETURNING 1
+), lc AS (
+  INSERT INTO level_changes ({LEVEL_COLUMNS})
+  SELECT {LEVEL_COLUMNS} FROM json_populate_recordset(NULL::level_changes, %(levels)s::json)
+  WHERE (SELECT ok FROM go)
+  RETURNING 1
 ), mu AS (
   UPDATE members m SET balance = u.balance, lifetime_points = u.lifetime_points,
-    ledger_seq = u.ledger_seq, ledger_head = u.ledger_head, version = m.version + 1
+    ledger_seq = u.ledger_seq, ledger_head = u.ledger_head, level = u.level,
+    progress = u.progress, version = m.version + 1
   FROM u WHERE m.id = ANY(ARRAY(SELECT id FROM u)) AND m.id = u.id AND (SELECT ok FROM go)
   RETURNING 1
 )
 SELECT (SELECT json_agg(id) FROM stale), (SELECT count(*) FROM ev), (SELECT count(*) FROM le),
-       (SELECT count(*) FROM co), (SELECT count(*) FROM mu)
+       (SELECT count(*) FROM co), (SELECT count(*) FROM mu), (SELECT count(*) FROM bg),
+       (SELECT count(*) FROM lc)
 """
 
 
@@ -182,8 +210,7 @@ class PgStore:
         by_ref = {}
         for row in writes.events:
             row["id"] = by_ref[row["partner_event_id"]] = next(ids)
-        for row in writes.ledger.rows:
-            row["event_id"] = by_ref[row["ref"]]
+        link_events(writes, by_ref)
         ledger = writes.ledger.chain()
         members = [member_row(s) for s in writes.members]
         params = {
@@ -191,9 +218,13 @@ class PgStore:
             "events": _json(writes.events),
             "ledger": _json(ledger),
             "counters": _json(writes.counters),
+            "grants": _json(writes.grants),
+            "levels": _json(writes.level_changes),
         }
         try:
-            stale, n_events, n_ledger, _, n_members = self.conn.execute(WRITE, params).fetchone()
+            stale, n_events, n_ledger, _, n_members, *_ = self.conn.execute(
+                WRITE, params
+            ).fetchone()
         except psycopg.errors.UniqueViolation as exc:
             # another transaction stored one of these events (for another member) first
             raise Retry() from exc

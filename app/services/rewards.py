@@ -1,0 +1,475 @@
+"""Rewards: the catalogue, who may redeem what, redemption, pickup, cancellation and expiry.
+
+A reward is defined in its organisation's rules file; what has been taken is database state.
+A redemption is one transaction: the member's row is locked, eligibility and the balance are
+checked, the stock and the sponsor's budget are taken with conditional updates (so two members
+racing for the last item cannot both get it), and a ``redeem`` ledger entry takes the points.
+Cancelling or expiring gives the points back with a ``refund`` entry and the stock and budget
+back to the counters the redemption took them from. Services flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..engine import MemberFacts, RuleSet
+from ..engine.model import Reward
+from ..engine.periods import period_key
+from ..engine.ruleset import ancestors
+from ..errors import Conflict, Forbidden, NotFound
+from ..extensions import db
+from ..models import (
+    LedgerKind,
+    Member,
+    Redemption,
+    RedemptionStatus,
+    RewardUsage,
+)
+from ..models.base import utcnow
+from . import ledger
+from .achievements import badge_key, badges_in_force
+from .members import member_codes
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud at a counter
+CODE_LENGTH = 8
+HELD = (RedemptionStatus.PENDING, RedemptionStatus.CONFIRMED)  # what counts against limits
+
+
+def reward_key(reward: Reward) -> str:
+    return f"{reward.org}:{reward.id}"
+
+
+def find_reward(rules: RuleSet, key: str) -> Reward:
+    """The reward ``<org>:<id>``, or 404."""
+    org, _, rid = key.rpartition(":")
+    for r in rules.rewards_at(org):
+        if r.id == rid:
+            return r
+    raise NotFound(f"no reward {key!r}", {"reward": key}, "unknown_reward")
+
+
+def catalogue(rules: RuleSet, org: str) -> list[Reward]:
+    """Rewards offered at ``org`` and at every organisation below it."""
+    return [
+        r
+        for code, f in sorted(rules.files.items())
+        if code == org or code.startswith(org + ".")
+        for r in f.rewards
+    ]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str  # not_eligible, insufficient_points, out_of_stock, limit_reached
+    message: str
+    details: dict
+
+
+def facts_of(member: Member) -> MemberFacts:
+    return MemberFacts(
+        party_member=member.party_member,
+        industry=member.industry,
+        level=member.level,
+        primary_org=member.primary_org.code,
+        orgs=tuple(member_codes(member)),
+        tags=frozenset(member.tags or ()),
+    )
+
+
+def eligibility(rules: RuleSet, reward: Reward, facts: MemberFacts, progress: dict,
+                today: dt.date) -> Refusal | None:  # fmt: skip
+    """Why the member may not redeem ``reward`` (None: they may), stock and balance aside."""
+    if reward.valid_from and today < reward.valid_from:
+        return Refusal("not_eligible", f"可兑换时间从 {reward.valid_from} 开始",
+                       {"valid_from": reward.valid_from.isoformat()})  # fmt: skip
+    if reward.valid_until and today > reward.valid_until:
+        return Refusal("not_eligible", f"兑换已于 {reward.valid_until} 结束",
+                       {"valid_until": reward.valid_until.isoformat()})  # fmt: skip
+    if reward.min_level:
+        ladder = [lv.id for lv in rules.levels_for(reward.org)]
+        need = ladder.index(reward.min_level) if reward.min_level in ladder else 0
+        have = ladder.index(facts.level) if facts.level in ladder else -1
+        if have < need:
+            return Refusal("not_eligible", f"需要达到「{_level_name(rules, reward)}」等级",
+                           {"min_level": reward.min_level, "level": facts.level})  # fmt: skip
+    if reward.party_member_only and not facts.party_member:
+        return Refusal("not_eligible", "仅限党员兑换", {"party_member": True})
+    if reward.subtree and not any(
+        o == reward.subtree or o.startswith(reward.subtree + ".") for o in facts.orgs
+    ):
+        return Refusal(
+            "not_eligible", "仅限本组织及下属组织的成员兑换", {"subtree": reward.subtree}
+        )
+    if reward.industry and facts.industry != reward.industry:
+        return Refusal("not_eligible", "仅限本行业成员兑换", {"industry": reward.industry})
+    if reward.badge:
+        held = progress.get("b", {})
+        keys = {
+            badge_key(b)
+            for b in badges_in_force(rules, facts)
+            if b.id == reward.badge and b.org in ancestors(reward.org)
+        } or {f"{org}:{reward.badge}" for org in ancestors(reward.org)}
+        if not any(held.get(k) for k in keys):
+            return Refusal("not_eligible", "需要先获得指定徽章", {"badge": reward.badge})
+    return None
+
+
+def _level_name(rules: RuleSet, reward: Reward) -> str:
+    for lv in rules.levels_for(reward.org):
+        if lv.id == reward.min_level:
+            return lv.name
+    return reward.min_level or ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a redemption takes (and a refund gives back): (key, period) counters."""
+
+    stock_period: str | None  # "ever" for a total, or the per-period key, or None
+    limit_period: str
+    budget_period: str | None
+
+
+def usage_periods(reward: Reward, local: dt.datetime) -> Usage:
+    stock = None
+    if reward.stock_per:
+        stock = period_key(reward.stock_per, local)
+    elif reward.stock_total is not None:
+        stock = "ever"
+    return Usage(
+        stock,
+        period_key(reward.limit_per, local) if reward.limit_per else "ever",
+        period_key(reward.budget_per, local) if reward.budget_per else None,
+    )
+
+
+def stock_left(reward: Reward, local: dt.datetime) -> int | None:
+    """Items left now (the smaller of the total and this period's), None for unlimited."""
+    key = f"reward:{reward_key(reward)}"
+    left = []
+    if reward.stock_total is not None:
+        left.append(reward.stock_total - _used(key, "ever"))
+    if reward.stock_per and reward.stock_per_count is not None:
+        left.append(reward.stock_per_count - _used(key, period_key(reward.stock_per, local)))
+    return max(0, min(left)) if left else None
+
+
+def _used(key: str, period: str) -> int:
+    return (
+        db.session.scalar(
+            select(RewardUsage.count).where(RewardUsage.key == key, RewardUsage.period == period)
+        )
+        or 0
+    )
+
+
+def member_count(member_id: int, reward: Reward, period: str) -> int:
+    """The member's redemptions of ``reward`` that count against its limit in ``period``."""
+    return db.session.scalar(
+        select(func.count()).where(
+            Redemption.member_id == member_id,
+            Redemption.reward == reward_key(reward),
+            Redemption.limit_period == period,
+            Redemption.status.in_(HELD),
+        )
+    )
+
+
+def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | None = None
+           ) -> tuple[Redemption, int]:  # fmt: skip
+    """Redeem ``reward`` for ``member``: the redemption and the member's new balance. Raises
+    ``Conflict`` with the refusal's code when it may not be done; nothing is written then."""
+    now = now or utcnow()
+    local = now.astimezone(rules.tz)
+    state = ledger.lock_members([member.id])[member.id]
+    facts = facts_of(member)
+    facts = MemberFacts(facts.party_member, facts.industry, state.level, facts.primary_org,
+                        facts.orgs, facts.tags)  # fmt: skip
+    refusal = eligibility(rules, reward, facts, state.progress, local.date())
+    if refusal is None and state.balance < reward.cost:
+        refusal = Refusal(
+            "insufficient_points",
+            f"积分不足：需要 {reward.cost} 分，现有 {state.balance} 分",
+            {"cost": reward.cost, "balance": state.balance},
+        )
+    use = usage_periods(reward, local)
+    if refusal is None and reward.limit_count is not None:
+        had = member_count(member.id, reward, use.limit_period)
+        if had >= reward.limit_count:
+            refusal = Refusal("limit_reached", f"每人每{_per_text(reward)}限兑 "
+                              f"{reward.limit_count} 次", {"limit": reward.limit_count,
+                              "per": str(reward.limit_per or "ever"), "redeemed": had})  # fmt: skip
+    if refusal is None:
+        refusal = _take(reward, use)
+    if refusal is not None:
+        raise Conflict(refusal.message, refusal.details, refusal.code)
+    code = _new_code()
+    writer = ledger.LedgerWriter(states={member.id: state})
+    writer.append(
+        member.id,
+        -reward.cost,
+        LedgerKind.REDEEM,
+        org_code=reward.org,
+        category="other",
+        created_at=now,
+        occurred_at=now,
+        rules_version=rules.version,
+        reason=f"兑换「{reward.name}」（兑换码 {code}）",
+        explanation={"reward": reward_key(reward), "code": code, "cost": reward.cost},
+        ref=f"redemption:{code}",
+    )
+    (entry,) = ledger.write(writer)
+    hours = reward.pickup_hours or current_app.config["REDEMPTION_PICKUP_HOURS"]
+    redemption = Redemption(
+        code=code,
+        member_id=member.id,
+        reward=reward_key(reward),
+        org_code=reward.org,
+        name=reward.name,
+        cost=reward.cost,
+        status=RedemptionStatus.PENDING,
+        created_at=now,
+        expires_at=now + dt.timedelta(hours=hours),
+        stock_period=use.stock_period,
+        limit_period=use.limit_period,
+        sponsor=reward.sponsor if use.budget_period else None,
+        budget_period=use.budget_period,
+        yuan=reward.yuan_per_item,
+        rules_version=rules.version,
+        redeem_entry_id=entry["id"],
+    )
+    db.session.add(redemption)
+    db.session.flush()
+    return redemption, state.balance
+
+
+def _per_text(reward: Reward) -> str:
+    return {"day": "天", "week": "周", "month": "月", "year": "年"}.get(str(reward.limit_per), "人")
+
+
+def _take(reward: Reward, use: Usage) -> Refusal | None:
+    """Take one item of stock and the sponsor's budget for it, or say why not (and take
+    nothing: the caller rolls back)."""
+    key = f"reward:{reward_key(reward)}"
+    if reward.stock_total is not None and not _bump(key, "ever", reward.stock_total):
+        return Refusal("out_of_stock", "已兑完", {"stock": reward.stock_total})
+    per = reward.stock_per_count
+    if reward.stock_per and per is not None and not _bump(key, use.stock_period, per):
+        return Refusal(
+            "out_of_stock",
+            f"本{_per_text_of(reward.stock_per)}已兑完",
+            {"stock_per_period": per, "period": use.stock_period},
+        )
+    if use.budget_period and reward.sponsor and not _spend(reward, use.budget_period):
+        return Refusal(
+            "out_of_stock",
+            f"赞助方「{reward.sponsor}」本期预算已用完",
+            {"sponsor": reward.sponsor, "period": use.budget_period},
+        )
+    return None
+
+
+def _per_text_of(per) -> str:
+    return {"day": "日", "week": "周", "month": "月", "year": "年"}.get(str(per), "期")
+
+
+def _ensure(key: str, period: str) -> None:
+    insert_ = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert_(RewardUsage)
+        .values(key=key, period=period, count=0, points=0, yuan=0)
+        .on_conflict_do_nothing(index_elements=["key", "period"])
+    )
+
+
+def _bump(key: str, period: str, limit: int) -> bool:
+    """count += 1 if it stays within ``limit``; whether it did (one row lock, no race)."""
+    _ensure(key, period)
+    u = RewardUsage.__table__.c
+    done = db.session.execute(
+        update(RewardUsage)
+        .where(u.key == key, u.period == period, u.count < limit)
+        .values(count=u.count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1
+
+
+def _spend(reward: Reward, period: str) -> bool:
+    key = f"sponsor:{reward.sponsor}"
+    _ensure(key, period)
+    u = RewardUsage.__table__.c
+    cond = [u.key == key, u.period == period]
+    if reward.budget_points is not None:
+        cond.append(u.points + reward.cost <= reward.budget_points)
+    if reward.budget_yuan is not None:
+        cond.append(u.yuan + (reward.yuan_per_item or 0) <= reward.budget_yuan)
+    done = db.session.execute(
+        update(RewardUsage)
+        .where(*cond)
+        .values(
+            count=u.count + 1,
+            points=u.points + reward.cost,
+            yuan=u.yuan + (reward.yuan_per_item or 0),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1
+
+
+def _give_back(r: Redemption) -> None:
+    u = RewardUsage.__table__.c
+    key = f"reward:{r.reward}"
+    periods = {r.stock_period} if r.stock_period else set()
+    if r.stock_period and r.stock_period != "ever":
+        periods.add("ever")  # a total is kept beside a per-period stock
+    for period in periods:
+        db.session.execute(
+            update(RewardUsage)
+            .where(u.key == key, u.period == period, u.count > 0)
+            .values(count=u.count - 1)
+            .execution_options(synchronize_session=False)
+        )
+    if r.sponsor and r.budget_period:
+        db.session.execute(
+            update(RewardUsage)
+            .where(u.key == f"sponsor:{r.sponsor}", u.period == r.budget_period)
+            .values(count=u.count - 1, points=u.points - r.cost, yuan=u.yuan - (r.yuan or 0))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _new_code() -> str:
+    for _ in range(10):
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if db.session.scalar(select(Redemption.id).where(Redemption.code == code)) is None:
+            return code
+    raise RuntimeError("could not draw a free redemption code")  # pragma: no cover
+
+
+def find_redemption(code: str) -> Redemption:
+    r = db.session.scalar(select(Redemption).where(Redemption.code == code.strip().upper()))
+    if r is None:
+        raise NotFound(f"no redemption {code!r}", {"code": code}, "unknown_redemption")
+    return r
+
+
+def _claim(r: Redemption, status: RedemptionStatus, by: str, now: dt.datetime) -> None:
+    """Move a pending redemption to ``status``, unless someone else moved it first."""
+    t = Redemption.__table__.c
+    done = db.session.execute(
+        update(Redemption)
+        .where(t.id == r.id, t.status == RedemptionStatus.PENDING)
+        .values(status=status, decided_at=now, decided_by=by)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        db.session.refresh(r)
+        raise not_pending(r)
+    r.status, r.decided_at, r.decided_by = status, now, by
+
+
+_STATUS_TEXT = {"pending": "等待领取", "confirmed": "领取", "cancelled": "取消",
+                "expired": "过期，积分已退回"}  # fmt: skip
+
+
+def confirm(r: Redemption, by: str, now: dt.datetime | None = None) -> Redemption:
+    """Pickup at the station. A redemption past its time is expired and refunded instead
+    (its status says which); one already decided raises ``Conflict``."""
+    now = now or utcnow()
+    if r.status == RedemptionStatus.PENDING and r.expires_at and r.expires_at <= now:
+        refund(r, RedemptionStatus.EXPIRED, "expiry", now)
+        return r
+    _claim(r, RedemptionStatus.CONFIRMED, by, now)
+    db.session.flush()
+    return r
+
+
+def not_pending(r: Redemption) -> Conflict:
+    return Conflict(f"兑换码 {r.code} 已{_STATUS_TEXT[r.status]}",
+                    {"code": r.code, "status": r.status}, "not_pending")  # fmt: skip
+
+
+def refund(r: Redemption, status: RedemptionStatus, by: str, now: dt.datetime | None = None
+           ) -> int:  # fmt: skip
+    """Cancel or expire a pending redemption: points back (a ``refund`` entry), stock and
+    budget back. Returns the member's new balance."""
+    now = now or utcnow()
+    state = ledger.lock_members([r.member_id])[r.member_id]
+    _claim(r, status, by, now)
+    _give_back(r)
+    writer = ledger.LedgerWriter(states={r.member_id: state})
+    what = "取消" if status == RedemptionStatus.CANCELLED else "逾期未领取"
+    writer.append(
+        r.member_id,
+        r.cost,
+        LedgerKind.REFUND,
+        org_code=r.org_code,
+        category="other",
+        created_at=now,
+        occurred_at=now,
+        rules_version=r.rules_version,
+        reason=f"兑换「{r.name}」{what}，退回 {r.cost} 分（兑换码 {r.code}）",
+        explanation={"reward": r.reward, "code": r.code, "status": str(status)},
+        ref=f"redemption:{r.code}",
+    )
+    (entry,) = ledger.write(writer)
+    r.refund_entry_id = entry["id"]
+    db.session.flush()
+    return state.balance
+
+
+def expire_due(now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Expire and refund pending redemptions past their pickup time (oldest first, at most
+    ``limit``, each in its own savepoint); how many."""
+    now = now or utcnow()
+    due = list(
+        db.session.scalars(
+            select(Redemption)
+            .where(Redemption.status == RedemptionStatus.PENDING, Redemption.expires_at <= now)
+            .order_by(Redemption.expires_at)
+            .limit(limit)
+        )
+    )
+    done = 0
+    for r in due:
+        try:
+            with db.session.begin_nested():
+                refund(r, RedemptionStatus.EXPIRED, "expiry", now)
+            done += 1
+        except Conflict:  # confirmed or cancelled meanwhile
+            continue
+    return done
+
+
+def may_handle(partner, r: Redemption) -> bool:
+    """A partner may confirm pickups at the stations it serves."""
+    return partner.may_report_for(r.org_code)
+
+
+def check_station(partner, r: Redemption) -> None:
+    if not may_handle(partner, r):
+        raise Forbidden(f"this partner does not serve {r.org_code}", {"org": r.org_code},
+                        "org_not_allowed")  # fmt: skip
+
+
+def sponsor_spend(rules: RuleSet, org: str, period: str | None = None) -> list[dict]:
+    """What each sponsor of rewards at ``org`` and below has paid for, by period."""
+    sponsors = {r.sponsor for r in catalogue(rules, org) if r.sponsor}
+    if not sponsors:
+        return []
+    query = select(RewardUsage).where(RewardUsage.key.in_([f"sponsor:{s}" for s in sponsors]))
+    if period:
+        query = query.where(RewardUsage.period == period)
+    return [
+        {"sponsor": u.key.removeprefix("sponsor:"), "period": u.period, "redemptions": u.count,
+         "points": u.points, "yuan": float(u.yuan)}
+        for u in db.session.scalars(query.order_by(RewardUsage.key, RewardUsage.period))
+    ]  # fmt: skip
