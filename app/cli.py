@@ -271,7 +271,10 @@ def worker_command(queues: tuple, burst: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from .cli_rewards import COMMANDS
+
     for group in (
+        *COMMANDS,
         rules_cli,
         partners_cli,
         orgs_cli,

@@ -7,6 +7,8 @@ from flask import current_app
 from ..redis_client import get_redis
 from ..services.boards.archive import close_periods
 from ..services.boards.rebuild import rebuild_boards
+from ..services.honours import close_badges
+from ..services.rules import current_rules
 from . import app_job, enqueue, progress
 
 QUEUE = "boards"
@@ -27,8 +29,11 @@ def rebuild_boards_job(reason: str = "", check_drift: bool = True) -> dict:
 
 @app_job
 def close_periods_job() -> dict:
-    """Archive every ended week, month and year that is not archived yet."""
-    return close_periods(get_redis(), current_app.config["APP_TIMEZONE"]).as_dict()
+    """Archive every ended week, month and year that is not archived yet, then grant the
+    rank badges of the archived periods that have not had them."""
+    report = close_periods(get_redis(), current_app.config["APP_TIMEZONE"]).as_dict()
+    report["badges"] = [b for b in close_badges(current_rules()) if b["granted"]]
+    return report
 
 
 def enqueue_rebuild(reason: str, check_drift: bool = True):

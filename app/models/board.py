@@ -7,6 +7,8 @@ expire. A period is closed once its ``BoardPeriod`` row exists.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +23,7 @@ class BoardPeriod(Base):
     closed_at: Mapped[moment] = mapped_column(default=utcnow)
     boards: Mapped[int] = mapped_column(default=0)
     rows: Mapped[int] = mapped_column(default=0)
+    badges_at: Mapped[dt.datetime | None]  # when its rank badges were granted
 
 
 class BoardArchive(Base):

@@ -121,7 +121,7 @@ def expire_points(rules: RuleSet, now: dt.datetime | None = None, batch: int = 5
 
 def _expire_batch(rules: RuleSet, ids: list[int], orgs: dict, now, report: dict) -> None:
     primary = dict(
-        db.session.execute(select(Member.id, Member.primary_org_id).where(Member.id.in_(ids)))
+        db.session.execute(select(Member.id, Member.primary_org_id).where(Member.id.in_(ids))).all()
     )
     by_cut: dict[dt.datetime, list[int]] = {}
     for member_id in ids:

@@ -95,14 +95,19 @@ def test_the_nightly_reconciliation_runs_at_half_past_three_local_time():
     assert reconcile_cron("UTC", dt.date(2026, 11, 30)) == "30 3 * * *"
 
 
-def test_the_scheduler_closes_periods_and_reconciles(app_ctx):
+def test_the_scheduler_closes_periods_reconciles_and_expires(app_ctx):
     jobs = {job.func_name: job for job in scheduler()._cron_jobs}
     assert set(jobs) == {
         "app.jobs.boards.close_periods_job",
         "app.jobs.boards.rebuild_boards_job",
+        "app.jobs.rewards.expire_redemptions_job",
+        "app.jobs.rewards.expire_points_job",
     }
     assert jobs["app.jobs.boards.close_periods_job"].interval == 300
     assert jobs["app.jobs.boards.rebuild_boards_job"].cron == "30 19 * * *"
+    assert jobs["app.jobs.rewards.expire_redemptions_job"].interval == 300
+    assert jobs["app.jobs.rewards.expire_points_job"].cron == "20 16 * * *"  # 00:20 local
+    assert jobs["app.jobs.rewards.expire_points_job"].queue_name == "default"
 
 
 def test_the_scheduler_needs_a_real_redis(app_ctx, runner, monkeypatch):

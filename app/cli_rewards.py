@@ -1,0 +1,87 @@
+"""Command-line interface for what points turn into: rewards, points expiry, badges."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+rewards_cli = AppGroup("rewards", help="Rewards: expire unclaimed redemptions, sponsors' spend.")
+points_cli = AppGroup("points", help="Points: expiry.")
+badges_cli = AppGroup("badges", help="Badges: re-evaluate, grant rank badges.")
+
+
+def _queued(job) -> None:
+    click.echo(f"job {job.id} queued; see: flask --app app jobs {job.id}")
+
+
+@rewards_cli.command("expire")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+def rewards_expire(queued: bool) -> None:
+    """Refund every pending redemption past its pickup time."""
+    from .jobs import enqueue
+    from .jobs.rewards import expire_redemptions_job
+
+    if queued:
+        return _queued(enqueue(expire_redemptions_job, description="expire redemptions"))
+    click.echo(f"expired and refunded: {expire_redemptions_job()['expired']} redemption(s)")
+
+
+@rewards_cli.command("spend")
+@click.argument("org")
+@click.option("--period", help="Only this period key, e.g. month:2026-11.")
+def rewards_spend(org: str, period: str | None) -> None:
+    """What each sponsor of rewards at ORG and below has paid for, by period."""
+    from .services.rewards import sponsor_spend
+    from .services.rules import current_rules
+
+    rows = sponsor_spend(current_rules(), org, period)
+    if not rows:
+        click.echo(f"no sponsored redemptions at {org}")
+    for r in rows:
+        click.echo(f"{r['sponsor']}\t{r['period']}\t{r['redemptions']} redemption(s)\t"
+                   f"{r['points']} points\t{r['yuan']:.2f} yuan")  # fmt: skip
+
+
+@points_cli.command("expire")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+def points_expire(queued: bool) -> None:
+    """Write the expire entries due now under each tree's expiry policy."""
+    from .jobs import enqueue
+    from .jobs.rewards import expire_points_job
+
+    if queued:
+        return _queued(enqueue(expire_points_job, description="expire points", timeout=14400))
+    r = expire_points_job()
+    click.echo(f"looked at {r['members']} member(s) with points; "
+               f"{r['points']} point(s) of {r['expired_members']} member(s) expired")  # fmt: skip
+
+
+@badges_cli.command("recheck")
+@click.option("--member", "members", multiple=True, type=int, help="Only this member id.")
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
+def badges_recheck(members: tuple, queued: bool) -> None:
+    """Recompute members' progress from their events and ledger; grant missing badges,
+    withdraw those no longer earned (reversing their bonus), raise levels."""
+    from .jobs.rewards import enqueue_recheck, recheck_badges_job
+
+    ids = list(members) or None
+    if queued:
+        return _queued(enqueue_recheck(ids))
+    r = recheck_badges_job(ids)
+    click.echo(f"rechecked {r['members']} member(s): {r['granted']} grant(s) made, "
+               f"{r['revoked']} withdrawn, {r['levels']} level change(s)")  # fmt: skip
+
+
+@badges_cli.command("close")
+def badges_close() -> None:
+    """Grant the rank badges of archived periods that have not had them."""
+    from .extensions import db
+    from .services.honours import close_badges
+    from .services.rules import current_rules
+
+    for r in close_badges(current_rules()):
+        click.echo(f"{r['period']}: {r['granted']} rank badge(s) granted")
+    db.session.commit()
+
+
+COMMANDS = (rewards_cli, points_cli, badges_cli)
