@@ -60,3 +60,24 @@ def test_random_member_bodies_and_refs_never_cause_a_5xx(partner_api, body, ref)
         f"/api/v1/members/{ref}", json=body, headers=partner_api.headers
     )
     assert response.status_code < 500, response.json
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from(["reward", "org", "x"]), JSON, max_size=3)
+    | st.dictionaries(st.just("reward"), st.text(max_size=60), min_size=1),
+    st.text(min_size=1, max_size=20).filter(lambda s: "/" not in s and s not in (".", "..")),
+)
+def test_random_redemption_bodies_and_codes_never_cause_a_5xx(partner_api, rider, body, code):
+    response = partner_api.client.post(
+        "/api/v1/members/r1/redemptions", json=body, headers=partner_api.headers
+    )
+    assert response.status_code < 500, response.json
+    assert response.status_code != 201  # r1 has no points
+    for path in (f"/api/v1/redemptions/{code}", f"/api/v1/redemptions/{code}/qr.png"):
+        assert partner_api.client.get(path, headers=partner_api.headers).status_code in (404, 422)
+    for action in ("confirm", "cancel"):
+        response = partner_api.client.post(
+            f"/api/v1/redemptions/{code}/{action}", headers=partner_api.headers
+        )
+        assert response.status_code in (404, 422), response.json

@@ -15,7 +15,18 @@ def test_openapi_document_is_valid_and_complete(client):
         ("GET", "/api/v1/members/{ref}/ledger"),
         ("POST", "/api/v1/events"),
         ("POST", "/api/v1/events/batch"),
+        ("GET", "/api/v1/rewards"),
+        ("POST", "/api/v1/members/{ref}/redemptions"),
+        ("GET", "/api/v1/members/{ref}/redemptions"),
+        ("GET", "/api/v1/redemptions/{code}"),
+        ("GET", "/api/v1/redemptions/{code}/qr.png"),
+        ("POST", "/api/v1/redemptions/{code}/confirm"),
+        ("POST", "/api/v1/redemptions/{code}/cancel"),
     } <= operations
+    redeem = spec["paths"]["/api/v1/members/{ref}/redemptions"]["post"]
+    assert {"201", "404", "409", "422"} <= set(redeem["responses"])
+    member = spec["components"]["schemas"]["MemberOut"]["properties"]
+    assert {"level_info", "badges", "expiring"} <= set(member)
     post = spec["paths"]["/api/v1/events"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("EventIn")
     assert {"201", "200", "401", "409", "422"} <= set(post["responses"])
