@@ -34,7 +34,8 @@ def _event_count(params: dict, progress: dict, lifetime: int) -> float:
 
 def _field_sum(params: dict, progress: dict, lifetime: int) -> float:
     sums = progress.get("sum", {})
-    return sum(sums.get(f"{t}|{params['field']}", 0) for t in params["types"])
+    # decimal hours: 0.7 + 0.1 must reach a threshold of 0.8
+    return round(sum(sums.get(f"{t}|{params['field']}", 0) for t in params["types"]), 6)
 
 
 def _months_active(params: dict, progress: dict, lifetime: int) -> float:
@@ -109,7 +110,7 @@ BADGE_KINDS: dict[str, BadgeKind] = {
 def grants_due(at_least: float, every: float | None, most: int | None, value: float) -> int:
     """How many grants ``value`` is worth: none below ``at_least``; one at it; a repeatable
     badge one more for every ``every`` beyond it, at most ``most``."""
-    if value < at_least:
+    if value < at_least - 1e-9:  # sums of decimals a hair under their threshold still reach it
         return 0
     if not every:
         return 1

@@ -28,6 +28,9 @@ from ..engine.ruleset import ancestors, industry_org
 from ..models import LedgerKind
 from .ledger import LedgerWriter, MemberState
 
+# how a reason names a summed field and its unit; others by their own name
+FIELD_LABELS = {"hours": ("时长", ""), "km": ("里程", ""), "minutes": ("时长", "")}
+UNIT_TEXT = {"hours": " 小时", "km": " 公里", "minutes": " 分钟", "people": " 人", "count": " 次"}
 SETTLE_ROUNDS = 20  # bonuses feeding levels feeding badges: far more than any ladder needs
 BONUS_CATEGORY = "other"
 
@@ -214,6 +217,21 @@ class Achievements:
     def _day(self, trigger: Trigger) -> str:
         return trigger.occurred_at.astimezone(self.rules.tz).date().isoformat()
 
+    def _field_label(self, params: dict) -> str:
+        """ "志愿服务时长" for hours of one type; "时长" over several."""
+        field = params["field"]
+        label = FIELD_LABELS.get(field, (field, ""))[0]
+        types = params["types"]
+        if len(types) == 1:
+            (only,) = types
+            return self.rules.event_types[only].title + label
+        return label
+
+    def _field_unit(self, params: dict) -> str:
+        specs = [self.rules.event_types[t].fields.get(params["field"]) for t in params["types"]]
+        unit = next((f.unit for f in specs if f is not None and f.unit), "")
+        return UNIT_TEXT.get(unit, f" {unit}" if unit else "")
+
     def _reason(self, badge: Badge, threshold: float, trigger: Trigger) -> str:
         """Why, for the rider: "第 10 次党员先锋岗值守（2026-11-20）"."""
         day = self._day(trigger)
@@ -221,14 +239,15 @@ class Achievements:
         t = _number(threshold)
         kind = badge.kind
         if kind == "event_count":
-            what = trigger.event_title if len(params["types"]) == 1 else "活动"
+            (only,) = params["types"] if len(params["types"]) == 1 else (None,)
+            what = self.rules.event_types[only].title if only else "活动"
             return f"第 {t} 次{what}（{day}）"
         if kind == "field_sum":
-            return f"累计{params['field']}达到 {t}（{day}）"
+            return f"累计{self._field_label(params)}达到 {t}{self._field_unit(params)}（{day}）"
         if kind == "months_active":
-            return f"累计 {t} 个月有积分（{day}）"
+            return f"累计 {t} 个月有活动（{day}）"
         if kind == "week_streak":
-            return f"连续 {t} 周有积分（{day}）"
+            return f"连续 {t} 周有活动（{day}）"
         if kind == "emergency":
             return f"第 {t} 次应急任务（{day}）"
         if kind == "points_total":

@@ -142,9 +142,7 @@ def upgrade():
         )
 
     with op.batch_alter_table("board_periods", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("badges_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("badges_at", sa.DateTime(timezone=True), nullable=True))
 
     # ### end Alembic commands ###
 
