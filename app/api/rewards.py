@@ -38,6 +38,7 @@ from .schemas import ErrorOut
 blp = Blueprint("rewards", __name__, description="Rewards catalogue and redemptions")
 blp.before_request(require_partner)
 _REDEMPTION_IN = RedemptionIn()
+_REDEMPTION_OUT = RedemptionOut()
 
 
 @blp.route("/rewards", methods=["GET"])
@@ -93,6 +94,8 @@ def _member_view(rules, r, member, local, stock_left) -> dict:
                                   {"limit": r.limit_count, "redeemed": had})  # fmt: skip
     if refusal is None and stock_left == 0:
         refusal = rewards.Refusal("out_of_stock", "已兑完", {})
+    if refusal is None:
+        refusal = rewards.budget_refusal(r, local)
     return {
         "eligible": refusal is None,
         "refusal": None if refusal is None else
@@ -123,7 +126,7 @@ def post_redemption(ref: str):
     reward = rewards.find_reward(rules, data["reward"])
     redemption, balance = rewards.redeem(rules, member, reward)  # a refusal rolls back
     db.session.commit()
-    return _redemption_out(redemption, balance, qr=True), 201
+    return _REDEMPTION_OUT.dump(_redemption_out(redemption, balance, qr=True)), 201
 
 
 @blp.route("/members/<ref>/redemptions", methods=["GET"])
@@ -215,18 +218,14 @@ def _reachable(code: str) -> Redemption:
 def _redemption_out(r: Redemption, balance: int | None = None, qr: bool = False) -> dict:
     out = {
         "code": r.code, "status": r.status, "reward": r.reward, "name": r.name,
-        "org": r.org_code, "cost": r.cost, "created_at": _iso(r.created_at),
-        "expires_at": _iso(r.expires_at), "decided_at": _iso(r.decided_at),
+        "org": r.org_code, "cost": r.cost, "created_at": r.created_at,
+        "expires_at": r.expires_at, "decided_at": r.decided_at,
     }  # fmt: skip
     if balance is not None:
         out["balance"] = balance
     if qr:
         out["qr"] = "data:image/png;base64," + base64.b64encode(_qr_png(r.code)).decode()
     return out
-
-
-def _iso(moment):
-    return moment.isoformat() if moment is not None else None
 
 
 def _qr_png(code: str) -> bytes:

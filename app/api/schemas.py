@@ -75,8 +75,13 @@ class BadgeHeld(Schema):
 
 
 class Expiring(Schema):
-    points = fields.Integer()
-    at = fields.DateTime()
+    points = fields.Integer(metadata={"description": "Points that lapse unless spent first"})
+    at = fields.DateTime(
+        metadata={
+            "description": "By when: the next cut-off (end_of_following_year), or the "
+            "end of the warning days (after_months)"
+        }
+    )
 
 
 class MemberOut(Schema):

@@ -95,7 +95,8 @@ def eligibility(rules: RuleSet, reward: Reward, facts: MemberFacts, progress: di
     if reward.min_level:
         ladder = [lv.id for lv in rules.levels_for(reward.org)]
         need = ladder.index(reward.min_level) if reward.min_level in ladder else 0
-        have = ladder.index(facts.level) if facts.level in ladder else -1
+        # no level yet (points only from adjustments): the foot of the ladder, which is 0
+        have = ladder.index(facts.level) if facts.level in ladder else 0
         if have < need:
             return Refusal("not_eligible", f"需要达到「{_level_name(rules, reward)}」等级",
                            {"min_level": reward.min_level, "level": facts.level})  # fmt: skip
@@ -143,10 +144,12 @@ def usage_periods(reward: Reward, local: dt.datetime) -> Usage:
         stock = period_key(reward.stock_per, local)
     elif reward.stock_total is not None:
         stock = "ever"
+    # a sponsor's spend is kept per budget period, or per month when it set no budget
+    budget_per = reward.budget_per or "month"
     return Usage(
         stock,
         period_key(reward.limit_per, local) if reward.limit_per else "ever",
-        period_key(reward.budget_per, local) if reward.budget_per else None,
+        period_key(budget_per, local) if reward.sponsor else None,
     )
 
 
@@ -159,6 +162,30 @@ def stock_left(reward: Reward, local: dt.datetime) -> int | None:
     if reward.stock_per and reward.stock_per_count is not None:
         left.append(reward.stock_per_count - _used(key, period_key(reward.stock_per, local)))
     return max(0, min(left)) if left else None
+
+
+def budget_refusal(reward: Reward, local: dt.datetime) -> Refusal | None:
+    """The refusal a redemption would meet now because the sponsor's budget is spent."""
+    if not reward.sponsor or not reward.budget_per:
+        return None
+    period = usage_periods(reward, local).budget_period
+    used = db.session.execute(
+        select(RewardUsage.points, RewardUsage.yuan).where(
+            RewardUsage.key == f"sponsor:{reward.sponsor}", RewardUsage.period == period
+        )
+    ).first()
+    points, yuan = (used.points, float(used.yuan)) if used else (0, 0.0)
+    over = (reward.budget_points is not None and points + reward.cost > reward.budget_points) or (
+        reward.budget_yuan is not None
+        and yuan + (reward.yuan_per_item or 0) > reward.budget_yuan + 1e-9
+    )
+    if not over:
+        return None
+    return Refusal(
+        "out_of_stock",
+        f"赞助方「{reward.sponsor}」本期预算已用完",
+        {"sponsor": reward.sponsor, "period": period},
+    )
 
 
 def _used(key: str, period: str) -> int:
@@ -203,9 +230,12 @@ def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | No
     if refusal is None and reward.limit_count is not None:
         had = member_count(member.id, reward, use.limit_period)
         if had >= reward.limit_count:
-            refusal = Refusal("limit_reached", f"每人每{_per_text(reward)}限兑 "
-                              f"{reward.limit_count} 次", {"limit": reward.limit_count,
-                              "per": str(reward.limit_per or "ever"), "redeemed": had})  # fmt: skip
+            refusal = Refusal(
+                "limit_reached",
+                f"{_per_text(reward)}限兑 {reward.limit_count} 次",
+                {"limit": reward.limit_count, "per": str(reward.limit_per or "ever"),
+                 "redeemed": had},
+            )  # fmt: skip
     if refusal is None:
         refusal = _take(reward, use)
     if refusal is not None:
@@ -251,7 +281,9 @@ def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | No
 
 
 def _per_text(reward: Reward) -> str:
-    return {"day": "天", "week": "周", "month": "月", "year": "年"}.get(str(reward.limit_per), "人")
+    """ "每人每月" for a monthly limit; "每人" for one that never resets."""
+    per = {"day": "天", "week": "周", "month": "月", "year": "年"}.get(str(reward.limit_per))
+    return f"每人每{per}" if per else "每人"
 
 
 def _take(reward: Reward, use: Usage) -> Refusal | None:
@@ -327,10 +359,11 @@ def _spend(reward: Reward, period: str) -> bool:
 def _give_back(r: Redemption) -> None:
     u = RewardUsage.__table__.c
     key = f"reward:{r.reward}"
-    periods = {r.stock_period} if r.stock_period else set()
-    if r.stock_period and r.stock_period != "ever":
-        periods.add("ever")  # a total is kept beside a per-period stock
-    for period in periods:
+    # the order _take took them in (the total first), so a refund and a redemption of the
+    # same reward never wait for each other in a cycle; a total is kept beside a per-period
+    # stock (a missing row is simply not there to update)
+    periods = ["ever", r.stock_period] if r.stock_period not in (None, "ever") else ["ever"]
+    for period in periods if r.stock_period else ():
         db.session.execute(
             update(RewardUsage)
             .where(u.key == key, u.period == period, u.count > 0)
@@ -438,6 +471,9 @@ def expire_due(now: dt.datetime | None = None, limit: int = 500) -> int:
             .limit(limit)
         )
     )
+    # every member of the batch locked first, in id order: a refund takes stock rows, and a
+    # redemption waiting for one of those must not hold a member this batch locks later
+    ledger.lock_members([r.member_id for r in due])
     done = 0
     for r in due:
         try:
