@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy import select
 
-from ..errors import Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..models import PartnerMember, Redemption, RedemptionStatus
 from ..models.base import utcnow
@@ -124,7 +124,11 @@ def post_redemption(ref: str):
     member = find_member(g.partner, ref)
     rules = current_rules()
     reward = rewards.find_reward(rules, data["reward"])
-    redemption, balance = rewards.redeem(rules, member, reward)  # a refusal rolls back
+    try:
+        redemption, balance = rewards.redeem(rules, member, reward)
+    except Conflict:
+        db.session.rollback()  # what the refused redemption flushed is undone
+        raise
     db.session.commit()
     return _REDEMPTION_OUT.dump(_redemption_out(redemption, balance, qr=True)), 201
 

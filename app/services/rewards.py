@@ -212,7 +212,12 @@ def member_count(member_id: int, reward: Reward, period: str) -> int:
 def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | None = None
            ) -> tuple[Redemption, int]:  # fmt: skip
     """Redeem ``reward`` for ``member``: the redemption and the member's new balance. Raises
-    ``Conflict`` with the refusal's code when it may not be done; nothing is written then."""
+    ``Conflict`` with the refusal's code when it may not be done; the caller then rolls back
+    (what was flushed is undone: nothing is written).
+
+    The stock and the sponsor's budget are taken last, just before the caller commits: their
+    rows are the ones every redemption of a popular reward waits for, so they are held for as
+    short a time as possible."""
     now = now or utcnow()
     local = now.astimezone(rules.tz)
     state = ledger.lock_members([member.id])[member.id]
@@ -236,8 +241,6 @@ def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | No
                 {"limit": reward.limit_count, "per": str(reward.limit_per or "ever"),
                  "redeemed": had},
             )  # fmt: skip
-    if refusal is None:
-        refusal = _take(reward, use)
     if refusal is not None:
         raise Conflict(refusal.message, refusal.details, refusal.code)
     code = _new_code()
@@ -277,6 +280,9 @@ def redeem(rules: RuleSet, member: Member, reward: Reward, now: dt.datetime | No
     )
     db.session.add(redemption)
     db.session.flush()
+    refusal = _take(reward, use)
+    if refusal is not None:
+        raise Conflict(refusal.message, refusal.details, refusal.code)
     return redemption, state.balance
 
 
@@ -323,27 +329,34 @@ def _ensure(key: str, period: str) -> None:
 
 def _bump(key: str, period: str, limit: int) -> bool:
     """count += 1 if it stays within ``limit``; whether it did (one row lock, no race)."""
-    _ensure(key, period)
     u = RewardUsage.__table__.c
-    done = db.session.execute(
+    stmt = (
         update(RewardUsage)
         .where(u.key == key, u.period == period, u.count < limit)
         .values(count=u.count + 1)
         .execution_options(synchronize_session=False)
     )
-    return done.rowcount == 1
+    return _update_or_create(stmt, key, period)
+
+
+def _update_or_create(stmt, key: str, period: str) -> bool:
+    """Run a conditional update of a usage row; if it changed nothing because the row does
+    not exist yet (the period's first redemption), create the row and run it again."""
+    if db.session.execute(stmt).rowcount == 1:
+        return True
+    _ensure(key, period)
+    return db.session.execute(stmt).rowcount == 1
 
 
 def _spend(reward: Reward, period: str) -> bool:
     key = f"sponsor:{reward.sponsor}"
-    _ensure(key, period)
     u = RewardUsage.__table__.c
     cond = [u.key == key, u.period == period]
     if reward.budget_points is not None:
         cond.append(u.points + reward.cost <= reward.budget_points)
     if reward.budget_yuan is not None:
         cond.append(u.yuan + (reward.yuan_per_item or 0) <= reward.budget_yuan)
-    done = db.session.execute(
+    stmt = (
         update(RewardUsage)
         .where(*cond)
         .values(
@@ -353,7 +366,7 @@ def _spend(reward: Reward, period: str) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return done.rowcount == 1
+    return _update_or_create(stmt, key, period)
 
 
 def _give_back(r: Redemption) -> None:
