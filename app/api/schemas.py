@@ -130,6 +130,9 @@ class EventResult(Schema):
     dry_run = fields.Boolean()
     badges = fields.List(fields.Nested(GrantOut), metadata={"description": "Badges it earned"})
     level = fields.String(metadata={"description": "The level it lifted the member to"})
+    bonus = fields.Integer(
+        metadata={"description": "Bonus points of the badges and levels it earned (in balance)"}
+    )
 
 
 class BatchIn(Schema):

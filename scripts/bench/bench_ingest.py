@@ -12,8 +12,9 @@
    set, registers the members through the API from concurrent clients, then posts:
    single events (``/api/v1/events``), batches (``/api/v1/events/batch``), and replays of
    events already sent (each must answer 200 with the first response).
-4. Verifies what was stored: events == events answered 201; ledger rows and points == the
-   credited awards in the responses; every balance == the sum of its ledger entries.
+4. Verifies what was stored: events == events answered 201; award rows and points == the
+   credited awards in the responses, and the rest of the ledger == the badge and level
+   bonuses they report; every balance == the sum of its ledger entries.
 
 5. With ``--profile``: posts more batches and single events in this process (Flask test
    client), counts their SQL statements and prints a cProfile breakdown of ingest.
@@ -522,21 +523,24 @@ class Tally:
         self.created = 0  # events answered 201
         self.entries = 0  # credited awards in those answers (one ledger row each)
         self.points = 0
+        self.bonus = 0  # bonus points of badges and levels in those answers (bonus rows)
         self.statuses: Counter = Counter()
         self.first: dict[int, dict] = {}  # single-event phase: index -> first response
 
     def add(self, results: list[dict]) -> None:
-        entries = points = 0
+        entries = points = bonus = 0
         statuses: Counter = Counter()
         for body in results:
             credited = [a for a in body["awards"] if not a["pending"] and a["points"] > 0]
             entries += len(credited)
             points += sum(a["points"] for a in credited)
+            bonus += body.get("bonus", 0)
             statuses[body["status"]] += 1
         with self.lock:
             self.created += len(results)
             self.entries += entries
             self.points += points
+            self.bonus += bonus
             self.statuses.update(statuses)
 
 
@@ -707,6 +711,9 @@ def verify(monitor, tally: Tally, sample: int = 100) -> list[tuple[str, bool]]:
     q = lambda sql: monitor.execute(sql).fetchone()  # noqa: E731
     (events,) = q("SELECT count(*) FROM events")
     ledger_rows, ledger_points = q("SELECT count(*), coalesce(sum(points), 0) FROM ledger_entries")
+    award_rows, award_points = q(
+        "SELECT count(*), coalesce(sum(points), 0) FROM ledger_entries WHERE kind = 'award'"
+    )
     (balances,) = q("SELECT coalesce(sum(balance), 0) FROM members")
     statuses = dict(monitor.execute("SELECT status, count(*) FROM events GROUP BY status"))
     (dupes,) = q(
@@ -727,9 +734,12 @@ def verify(monitor, tally: Tally, sample: int = 100) -> list[tuple[str, bool]]:
         (f"events stored {events:,} == events answered 201 {tally.created:,} "
          f"(same id twice: {dupes}); by status: {by_status}",
          events == tally.created and dupes == 0),
-        (f"ledger rows {ledger_rows:,} == credited awards in the responses {tally.entries:,}; "
-         f"points {ledger_points:,} == {tally.points:,}",
-         ledger_rows == tally.entries and ledger_points == tally.points),
+        (f"award rows {award_rows:,} == credited awards in the responses {tally.entries:,}; "
+         f"points {award_points:,} == {tally.points:,}",
+         award_rows == tally.entries and award_points == tally.points),
+        (f"ledger points {ledger_points:,} == awards {tally.points:,} + badge and level "
+         f"bonuses {tally.bonus:,} in the responses ({ledger_rows - award_rows:,} bonus rows)",
+         ledger_points == tally.points + tally.bonus),
         (f"sum of balances {balances:,} == sum of ledger points {ledger_points:,}",
          balances == ledger_points),
         (f"{sample} random members: balance == sum of their entries, seq 1..n: "

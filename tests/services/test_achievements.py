@@ -241,6 +241,7 @@ def test_the_tenth_shift_grants_pioneer_10_once_with_its_bonus(partner_api, ride
     reason = f"第 10 次党员先锋岗值守（{day}）"
     assert tenth["badges"] == [{"badge": PIONEER_10, "n": 1, "reason": reason, "bonus": 20}]
     assert tenth["balance"] == 10 * 5 + 20
+    assert tenth["bonus"] == 20 and all("bonus" not in b for b in bodies)
 
     (grant,) = grants()
     assert (grant.badge, grant.n, grant.bonus, grant.reason) == (PIONEER_10, 1, 20, reason)

@@ -148,7 +148,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
                     ref=it.parsed["id"],
                     event_ref=it.parsed["id"],
                 )
-        granted, levelled = len(ach.grants), len(ach.level_changes)
+        granted, levelled, written = len(ach.grants), len(ach.level_changes), len(writer.rows)
         if not dry_run and (status is EventStatus.AWARDED or credited):
             earned: dict[str, int] = {}
             for a in credited:
@@ -183,6 +183,9 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
             ]
         if len(ach.level_changes) > levelled:
             body["level"] = ach.level_changes[-1]["to_level"]
+        bonus = sum(row["points"] for row in writer.rows[written:])
+        if bonus:
+            body["bonus"] = bonus
         if dry_run:
             body["dry_run"] = True
             it.outcome = Outcome(200, body)
