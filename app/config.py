@@ -5,6 +5,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -28,6 +29,14 @@ DEFAULTS: dict[str, object] = {
     # a redemption not picked up in this many hours expires and is refunded (unless the
     # reward says its own pickup_hours)
     "REDEMPTION_PICKUP_HOURS": 72,
+    # the rider pages: a login link works once, for this many seconds; the session it starts
+    # is a signed cookie (HttpOnly, SameSite=Lax; Secure when SESSION_COOKIE_SECURE is set)
+    "LOGIN_LINK_SECONDS": 300,
+    "SESSION_DAYS": 7,
+    "SESSION_COOKIE_NAME": "pp_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
 }
 
 ENVIRONMENT = (
@@ -42,6 +51,9 @@ ENVIRONMENT = (
     "BATCH_LIMIT",
     "INGEST_GROUP_MAX",
     "REDEMPTION_PICKUP_HOURS",
+    "LOGIN_LINK_SECONDS",
+    "SESSION_DAYS",
+    "SESSION_COOKIE_SECURE",
 )
 _INTEGERS = {
     "EVENT_HORIZON_DAYS",
@@ -49,6 +61,8 @@ _INTEGERS = {
     "BATCH_LIMIT",
     "INGEST_GROUP_MAX",
     "REDEMPTION_PICKUP_HOURS",
+    "LOGIN_LINK_SECONDS",
+    "SESSION_DAYS",
 }
 
 
@@ -60,8 +74,11 @@ def load(config: dict, overrides: dict | None, instance_path: str) -> None:
         value = os.environ.get(key)
         if value:
             config[key] = int(value) if key in _INTEGERS else value
+    if isinstance(config["SESSION_COOKIE_SECURE"], str):
+        config["SESSION_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"].lower() in ("1", "true")
     if overrides:
         config.update(overrides)
+    config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(days=int(config["SESSION_DAYS"]))
     url = config["DATABASE_URL"] or f"sqlite:///{Path(instance_path) / 'pioneer.db'}"
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(url)
     config.setdefault(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from marshmallow import Schema, fields
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -125,11 +125,24 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException):
         if request.path.startswith("/api/"):
             return handle_http_exception(exc)
-        return exc
+        page = _page_for(request.path)
+        return page(exc) if page else exc
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         if isinstance(exc, HTTPException):  # pragma: no cover - handled above
             return _http(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
+        page = _page_for(request.path)
+        if page:
+            from werkzeug.exceptions import InternalServerError
+
+            return page(InternalServerError())
         return error_response("internal_error", "an unexpected error occurred", 500)
+
+
+def _page_for(path: str):
+    """The rider pages' error page for a path under /m, if the pages are installed."""
+    if path == "/m" or path.startswith("/m/"):
+        return current_app.extensions.get("pioneer.web_error_page")
+    return None

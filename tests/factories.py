@@ -9,14 +9,17 @@ from factory.alchemy import SQLAlchemyModelFactory
 
 from app.extensions import db
 from app.models import (
+    Appeal,
     BadgeGrant,
     BoardArchive,
     BoardPeriod,
+    Certificate,
     Counter,
     Emergency,
     Event,
     LedgerEntry,
     LevelChange,
+    LoginToken,
     Member,
     MemberOrg,
     Organisation,
@@ -238,3 +241,35 @@ class RewardUsageFactory(Base):
     count = 1
     points = 5
     yuan = 0
+
+
+class LoginTokenFactory(Base):
+    """A raw token row; real links come from app.web.auth.issue_link."""
+
+    class Meta:
+        model = LoginToken
+
+    jti = factory.Sequence(lambda n: f"jti{n:08d}")
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    partner_id = factory.LazyFunction(lambda: PartnerFactory().id)
+    expires_at = factory.LazyFunction(lambda: _now() + dt.timedelta(minutes=5))
+
+
+class AppealFactory(Base):
+    class Meta:
+        model = Appeal
+
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    org_code = "sx.dt.pingcheng"
+    kind = "missing"
+    note = "昨天的值守没有积分"
+
+
+class CertificateFactory(Base):
+    class Meta:
+        model = Certificate
+
+    code = factory.Sequence(lambda n: f"CERT{n:06d}")
+    member_id = factory.LazyFunction(lambda: MemberFactory().id)
+    year = 2026
+    hours = 12.5

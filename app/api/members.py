@@ -13,9 +13,10 @@ from ..models import Event, LedgerEntry, Member
 from ..services import expiry, ledger, standing
 from ..services.members import find_member, member_codes, upsert_member
 from ..services.rules import current_rules
+from ..web.auth import issue_link
 from .auth import SECURITY, require_partner
 from .body import body_doc, json_body, load
-from .schemas import ErrorOut, LedgerPage, LedgerQuery, MemberIn, MemberOut
+from .schemas import ErrorOut, LedgerPage, LedgerQuery, LoginLinkOut, MemberIn, MemberOut
 
 blp = Blueprint("members", __name__, description="Members as each partner knows them")
 blp.before_request(require_partner)
@@ -91,6 +92,21 @@ def get_member(ref: str):
     with the way to the next, badges held, and points about to expire."""
     _check_ref(ref)
     return member_out(find_member(g.partner, ref), ref, totals=True)
+
+
+@blp.route("/members/<ref>/login-link", methods=["POST"])
+@blp.doc(security=SECURITY)
+@blp.response(201, LoginLinkOut)
+@blp.alt_response(401, schema=ErrorOut)
+@blp.alt_response(404, schema=ErrorOut)
+def post_login_link(ref: str):
+    """A signed, single-use link that opens the member's own pages (``/m``) for a few minutes:
+    open it in the app's web view, never send it to anyone else."""
+    _check_ref(ref)
+    member = find_member(g.partner, ref)
+    url, expires = issue_link(g.partner, member)
+    db.session.commit()
+    return {"url": url, "expires_at": expires}
 
 
 @blp.route("/members/<ref>/ledger", methods=["GET"])

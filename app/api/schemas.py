@@ -103,6 +103,11 @@ class MemberOut(Schema):
     expiring = fields.Nested(Expiring, allow_none=True)
 
 
+class LoginLinkOut(Schema):
+    url = fields.String(metadata={"description": "Open it in the app's web view; works once"})
+    expires_at = fields.DateTime()
+
+
 class AwardOut(Schema):
     rule = fields.String()
     points = fields.Integer()

@@ -10,13 +10,17 @@ from .member import Counter, Member, MemberOrg, PartnerMember
 from .org import Organisation, OrgKind
 from .partner import Partner, PartnerKey
 from .reward import Redemption, RedemptionStatus, RewardUsage
+from .web import Appeal, AppealStatus, Certificate, LoginToken
 
 __all__ = [
     "EARNING_KINDS",
+    "Appeal",
+    "AppealStatus",
     "BadgeGrant",
     "Base",
     "BoardArchive",
     "BoardPeriod",
+    "Certificate",
     "Counter",
     "Emergency",
     "Event",
@@ -24,6 +28,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerKind",
     "LevelChange",
+    "LoginToken",
     "Member",
     "MemberOrg",
     "OrgKind",

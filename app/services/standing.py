@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..engine import RuleSet
+from ..engine.badges import BADGE_KINDS
 from ..extensions import db
 from ..models import BadgeGrant, Member
 from .achievements import badges_in_force
@@ -54,5 +55,31 @@ def badges_held(rules: RuleSet, member: Member) -> list[dict]:
             "badge": badge, "name": b.name if b else badge, "name_en": b.name_en if b else "",
             "description": b.description if b else "", "icon": b.icon if b else "",
             "count": count, "granted_at": granted_at, "reason": reason,
+        })  # fmt: skip
+    return out
+
+
+def badge_progress(rules: RuleSet, member: Member) -> list[dict]:
+    """Every badge in force for the member with how far it is: held grants, the value
+    measured now, the value the next grant needs (None when none is left or it is a rank
+    badge) and the share of the way there (0..1)."""
+    out = []
+    held = (member.progress or {}).get("b", {})
+    for b in badges_in_force(rules, facts_of(member)):
+        key = f"{b.org}:{b.id}"
+        n = held.get(key, 0)
+        kind = BADGE_KINDS[b.kind]
+        most = b.repeat_max if b.repeat_every else 1
+        value = next_at = None
+        share = 1.0 if n else 0.0
+        if kind.measure is not None and (not most or n < most):
+            value = kind.measure(b.params, member.progress or {}, member.lifetime_points)
+            next_at = b.params["at_least"] + n * (b.repeat_every or 0)
+            share = max(0.0, min(1.0, value / next_at)) if next_at else 1.0
+        out.append({
+            "badge": key, "id": b.id, "name": b.name, "name_en": b.name_en,
+            "description": b.description, "description_en": b.description_en,
+            "icon": b.icon, "kind": b.kind, "held": n, "value": value, "next_at": next_at,
+            "share": share, "repeatable": bool(b.repeat_every), "bonus": b.bonus,
         })  # fmt: skip
     return out

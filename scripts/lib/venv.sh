@@ -12,4 +12,11 @@ ensure_venv() {
     .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
     touch "$stamp"
   fi
+  compile_translations
+}
+
+# The rider pages' message catalogues (app/translations/*/LC_MESSAGES/messages.po) compiled
+# to the .mo files flask-babel reads; generated, so not in git. Cheap: done every time.
+compile_translations() {
+  .venv/bin/pybabel compile --statistics -d app/translations >/dev/null
 }

@@ -1,0 +1,39 @@
+"""Small charts drawn by the server as inline SVG: no script, no image request."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+WIDTH, HEIGHT, PAD = 320, 120, 18
+
+
+def bars(values: list[tuple[str, int]], title: str) -> Markup:
+    """A bar chart of (label, value) pairs, labelled for screen readers by ``title`` and
+    each bar's own <title>. Negative values are drawn as zero-height bars."""
+    top = max([v for _, v in values] + [1])
+    n = max(len(values), 1)
+    step = WIDTH / n
+    width = step * 0.7
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT + PAD}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, value) in enumerate(values):
+        h = max(0, value) / top * (HEIGHT - 14)
+        x = i * step + (step - width) / 2
+        y = HEIGHT - h
+        parts.append(
+            f"<g><title>{escape(label)}: {value}</title>"
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" rx="2"/>'
+        )
+        if value:
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">{value}</text>'
+            )
+        parts.append(
+            f'<text class="axis" x="{x + width / 2:.1f}" y="{HEIGHT + 13}" '
+            f'text-anchor="middle">{escape(label)}</text></g>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

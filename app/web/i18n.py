@@ -1,0 +1,65 @@
+"""Languages of the pages: zh-CN by default, English by the rider's choice or the browser's.
+
+Texts are flask-babel message catalogues: the source strings (msgids) are the Chinese texts,
+and ``app/translations/en`` translates them (compiled by ``scripts/lib/venv.sh``). Dates and
+numbers are formatted for the locale with flask-babel's ``format_*``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, format_date, format_datetime, format_decimal
+
+from ..engine.periods import zone
+
+LANGUAGES = {"zh": "zh_Hans_CN", "en": "en"}  # what the switch offers -> babel locale
+DEFAULT = "zh"
+TRANSLATIONS = str(Path(__file__).resolve().parent.parent / "translations")
+
+babel = Babel()
+
+
+def language() -> str:
+    """``zh`` or ``en``: the rider's choice, else the browser's preference, else Chinese."""
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"]) if request else None
+    return "en" if best == "en" else DEFAULT
+
+
+def _locale() -> str:
+    return LANGUAGES[language()]
+
+
+def _number(value) -> str:
+    return format_decimal(value) if value is not None else ""
+
+
+def _date(value) -> str:
+    """A date or a moment as a local date, in the page's language."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return format_date(value.astimezone(zone(current_app.config["APP_TIMEZONE"])).date())
+    return format_date(value)
+
+
+def _datetime(value) -> str:
+    return format_datetime(value, "short") if value is not None else ""
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["number"] = _number
+    app.jinja_env.filters["date"] = _date
+    app.jinja_env.filters["datetime"] = _datetime
+    babel.init_app(
+        app,
+        default_locale=LANGUAGES[DEFAULT],
+        default_translation_directories=TRANSLATIONS,
+        default_timezone=app.config["APP_TIMEZONE"],
+        locale_selector=_locale,
+    )
