@@ -27,7 +27,7 @@ def init_app(app: Flask) -> None:
     from . import auth, pages
 
     i18n.init_app(app)
-    auth.init_app(app, bp)
+    auth.init_app(app)
     pages.register(bp)
     app.register_blueprint(bp)
     pages.register_public(app)

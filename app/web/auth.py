@@ -13,7 +13,7 @@ import functools
 import hmac
 import secrets
 
-from flask import Blueprint, Flask, abort, current_app, request, session, url_for
+from flask import Flask, abort, current_app, request, session, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
@@ -108,14 +108,13 @@ def csrf_token() -> str:
     return token
 
 
-def _check_csrf() -> None:
+def check_csrf() -> None:
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         sent = request.form.get("csrf", "")
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
             abort(400, description="csrf")
 
 
-def init_app(app: Flask, bp: Blueprint) -> None:
-    """CSRF checks on the pages' forms; ``csrf_token()`` for templates."""
-    bp.before_request(_check_csrf)
+def init_app(app: Flask) -> None:
+    """``csrf_token()`` for templates (the blueprint checks it: ``pages.common``)."""
     app.jinja_env.globals["csrf_token"] = csrf_token

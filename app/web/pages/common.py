@@ -14,6 +14,8 @@ from ...services.boards.keys import mask_name
 from .. import auth, bp, i18n
 from . import AREAS, present
 
+bp.before_request(auth.check_csrf)
+
 
 @bp.route("/login/<token>")
 def login(token: str):
