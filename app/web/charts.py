@@ -7,9 +7,11 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT, PAD = 320, 120, 18
 
 
-def bars(values: list[tuple[str, int]], title: str) -> Markup:
+def bars(values: list[tuple[str, int]], title: str, label_every: int = 2) -> Markup:
     """A bar chart of (label, value) pairs, labelled for screen readers by ``title`` and
-    each bar's own <title>. Negative values are drawn as zero-height bars."""
+    each bar's own <title>; the axis names every ``label_every``-th bar (the last one
+    always), so labels never overlap on a phone. Negative values are drawn as zero-height
+    bars."""
     top = max([v for _, v in values] + [1])
     n = max(len(values), 1)
     step = WIDTH / n
@@ -31,9 +33,11 @@ def bars(values: list[tuple[str, int]], title: str) -> Markup:
             parts.append(
                 f'<text x="{x + width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">{value}</text>'
             )
-        parts.append(
-            f'<text class="axis" x="{x + width / 2:.1f}" y="{HEIGHT + 13}" '
-            f'text-anchor="middle">{escape(label)}</text></g>'
-        )
+        if (len(values) - 1 - i) % label_every == 0:
+            parts.append(
+                f'<text class="axis" x="{x + width / 2:.1f}" y="{HEIGHT + 13}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+        parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))

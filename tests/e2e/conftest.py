@@ -1,0 +1,51 @@
+"""End-to-end fixtures: the app served on a free local port, and headless Chromium (Debian's
+``/usr/bin/chromium``, driven by Playwright's Python package).
+
+In CI (``CI=true``) a missing browser fails the tests; elsewhere they are skipped, since
+``scripts/test`` installs the browser only in CI (``scripts/lib/browser.sh``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "screenshots"  # git-ignored
+PHONE = {"width": 360, "height": 800}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def live_server(app_ctx):
+    """The test app on 127.0.0.1:<free port>, in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app_ctx, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: scripts/test installs it in CI")
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/lib/browser.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
