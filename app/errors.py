@@ -143,6 +143,6 @@ def init_app(app: Flask) -> None:
 
 def _page_for(path: str):
     """The rider pages' error page for a path under /m, if the pages are installed."""
-    if path == "/m" or path.startswith("/m/"):
+    if path == "/m" or path.startswith(("/m/", "/verify/")):
         return current_app.extensions.get("pioneer.web_error_page")
     return None

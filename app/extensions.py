@@ -27,7 +27,9 @@ class PartnerApi(Api):
     def handle_http_exception(self, error):
         # registered for the whole app: the rider pages under /m answer with a page instead
         page = current_app.extensions.get("pioneer.web_error_page")
-        if page is not None and (request.path == "/m" or request.path.startswith("/m/")):
+        if page is not None and (
+            request.path == "/m" or request.path.startswith(("/m/", "/verify/"))
+        ):
             return page(error)
         return handle_http_exception(error)
 

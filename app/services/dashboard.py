@@ -25,13 +25,13 @@ WEEKS = 12
 def rider_scopes(member: Member) -> list[dict]:
     """The boards a rider looks at: its own organisation, its street and city, its
     industry; each {scope, name, kind}."""
-    chain = ancestors(member.primary_org.code)
+    chain = ancestors(member.primary_org.code)  # the root first, the member's own last
     orgs = {
         o.code: o
         for o in db.session.scalars(select(Organisation).where(Organisation.code.in_(chain)))
     }
-    out = [{"scope": chain[0], "name": member.primary_org.name, "kind": "own"}]
-    for code in chain[1:]:
+    out = [{"scope": chain[-1], "name": member.primary_org.name, "kind": "own"}]
+    for code in reversed(chain[:-1]):
         org = orgs.get(code)
         if org is not None and org.kind in RANK_KINDS:
             out.append({"scope": code, "name": org.name, "kind": org.kind})

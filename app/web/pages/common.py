@@ -53,14 +53,17 @@ def language(code: str):
         session["lang"] = code
     target = request.args.get("next", "")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/m/"):
+    if parts.scheme or parts.netloc or not target.startswith(("/m/", "/verify/")):
         target = url_for("web.home")
     return redirect(target)
 
 
 @bp.app_context_processor
 def layout() -> dict:
-    """What base.html needs: the member (or None), the masked name, the menu, the language."""
+    """What base.html needs: the member (or None), the masked name, the menu, the language.
+    Public pages (the certificate check under /verify/) get only the language: no member."""
+    if request.path.startswith("/verify/"):
+        return {"me": None, "me_name": "", "lang": i18n.language(), "nav": []}
     if not (request.path == "/m" or request.path.startswith("/m/")):
         return {}
     me = auth.current_member()
