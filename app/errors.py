@@ -114,6 +114,13 @@ def handle_http_exception(exc: HTTPException):
 def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
+        page = _page_for(request.path)
+        if page:  # a page under /m: the readable page for its status, never JSON
+            from werkzeug.exceptions import HTTPException as _Http
+
+            error = _Http(exc.message)
+            error.code = exc.status
+            return page(error)
         return error_response(exc.code, exc.message, exc.status, exc.details)
 
     @app.errorhandler(OperationalError)

@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal
+from flask_babel import Babel, format_date, format_datetime, format_decimal, refresh
 
 from ..engine.periods import zone
 
@@ -52,7 +52,14 @@ def _datetime(value) -> str:
     return format_datetime(value, "short") if value is not None else ""
 
 
+def _fresh_locale() -> None:
+    """flask-babel keeps the locale on ``g``: choose it again for every request (an app
+    context can outlive a request, as in tests)."""
+    refresh()
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_fresh_locale)
     app.jinja_env.filters["number"] = _number
     app.jinja_env.filters["date"] = _date
     app.jinja_env.filters["datetime"] = _datetime

@@ -5,18 +5,19 @@ from __future__ import annotations
 import importlib
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 # (module, endpoint of its menu entry or None, menu label): the menu is built from those whose
 # module is present, in this order
 AREAS = (
-    ("home", "web.home", "首页"),
-    ("history", "web.history", "明细"),
-    ("boards", "web.boards", "排行"),
-    ("badges", "web.badges", "徽章"),
-    ("rewards", "web.rewards", "兑换"),
-    ("appeals", "web.appeals", "诉求"),
-    ("certificate", "web.certificate", "志愿证明"),
-    ("settings", "web.settings", "设置"),
+    ("home", "web.home", _l("首页")),
+    ("history", "web.history", _l("明细")),
+    ("boards", "web.boards", _l("排行")),
+    ("badges", "web.badges", _l("徽章")),
+    ("rewards", "web.rewards", _l("兑换")),
+    ("appeals", "web.appeals", _l("诉求")),
+    ("certificate", "web.certificate", _l("志愿证明")),
+    ("settings", "web.settings", _l("设置")),
 )
 
 

@@ -72,7 +72,7 @@ def layout() -> dict:
         "me": me,
         "me_name": mask_name(me.display_name) if me else "",
         "lang": i18n.language(),
-        "nav": [(endpoint, _(label)) for module, endpoint, label in AREAS if module in here],
+        "nav": [(endpoint, str(label)) for module, endpoint, label in AREAS if module in here],
     }
 
 
