@@ -8,9 +8,7 @@ redemption another partner cannot reach is answered 404, as if it did not exist.
 from __future__ import annotations
 
 import base64
-import io
 
-import segno
 from flask import g
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -55,23 +53,26 @@ def get_rewards(org: str, member: str | None = None):
     if not g.partner.may_report_for(org):
         raise Forbidden(f"this key may not read {org}", {"org": org}, "org_not_allowed")
     rules = current_rules()
-    now = utcnow()
-    local = now.astimezone(rules.tz)
+    local = utcnow().astimezone(rules.tz)
     who = find_member(g.partner, member) if member else None
+    offered = rewards.catalogue(rules, org)
+    counters = rewards.Counters(offered, local, who.id if who else None)
+    views = rewards.member_views(rules, offered, who, local, counters) if who else {}
     out = []
-    for r in rewards.catalogue(rules, org):
-        item = _reward_out(r, local)
-        if who is not None:
-            item["member"] = _member_view(rules, r, who, local, item["stock_left"])
+    for r in offered:
+        item = _reward_out(r, counters.stock_left(r))
+        view = views.get(rewards.reward_key(r))
+        if view is not None:
+            item["member"] = _member_out(view)
         out.append(item)
     return {"org": org, "rewards": out}
 
 
-def _reward_out(r, local) -> dict:
+def _reward_out(r, stock_left: int | None) -> dict:
     return {
         "reward": rewards.reward_key(r), "org": r.org, "name": r.name, "name_en": r.name_en,
         "description": r.description, "description_en": r.description_en, "icon": r.icon,
-        "cost": r.cost, "stock_left": rewards.stock_left(r, local),
+        "cost": r.cost, "stock_left": stock_left,
         "limit": {"per": str(r.limit_per), "count": r.limit_count} if r.limit_count else None,
         "valid_from": r.valid_from, "valid_until": r.valid_until, "sponsor": r.sponsor,
         "pickup_hours": r.pickup_hours,
@@ -81,26 +82,13 @@ def _reward_out(r, local) -> dict:
     }  # fmt: skip
 
 
-def _member_view(rules, r, member, local, stock_left) -> dict:
-    refusal = rewards.eligibility(rules, r, rewards.facts_of(member), member.progress or {},
-                                  local.date())  # fmt: skip
-    use = rewards.usage_periods(r, local)
-    had = rewards.member_count(member.id, r, use.limit_period)
-    if refusal is None and member.balance < r.cost:
-        refusal = rewards.Refusal("insufficient_points", f"积分不足：需要 {r.cost} 分",
-                                  {"cost": r.cost, "balance": member.balance})  # fmt: skip
-    if refusal is None and r.limit_count is not None and had >= r.limit_count:
-        refusal = rewards.Refusal("limit_reached", "已达兑换次数上限",
-                                  {"limit": r.limit_count, "redeemed": had})  # fmt: skip
-    if refusal is None and stock_left == 0:
-        refusal = rewards.Refusal("out_of_stock", "已兑完", {})
-    if refusal is None:
-        refusal = rewards.budget_refusal(r, local)
+def _member_out(view: rewards.MemberView) -> dict:
+    refusal = view.refusal
     return {
-        "eligible": refusal is None,
+        "eligible": view.eligible,
         "refusal": None if refusal is None else
         {"code": refusal.code, "message": refusal.message, "details": refusal.details},
-        "redeemed": had,
+        "redeemed": view.redeemed,
     }  # fmt: skip
 
 
@@ -169,7 +157,7 @@ def get_redemption(code: str):
 def get_redemption_qr(code: str):
     """The redemption code as a PNG QR image, to show at the station."""
     r = _reachable(code)
-    return _qr_png(r.code), 200, {"Content-Type": "image/png", "Cache-Control": "private"}
+    return rewards.qr_png(r.code), 200, {"Content-Type": "image/png", "Cache-Control": "private"}
 
 
 @blp.route("/redemptions/<code>/confirm", methods=["POST"])
@@ -228,11 +216,5 @@ def _redemption_out(r: Redemption, balance: int | None = None, qr: bool = False)
     if balance is not None:
         out["balance"] = balance
     if qr:
-        out["qr"] = "data:image/png;base64," + base64.b64encode(_qr_png(r.code)).decode()
+        out["qr"] = "data:image/png;base64," + base64.b64encode(rewards.qr_png(r.code)).decode()
     return out
-
-
-def _qr_png(code: str) -> bytes:
-    buf = io.BytesIO()
-    segno.make(code, error="m").save(buf, kind="png", scale=6, border=2)
-    return buf.getvalue()

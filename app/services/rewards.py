@@ -11,9 +11,11 @@ back to the counters the redemption took them from. Services flush; the caller c
 from __future__ import annotations
 
 import datetime as dt
+import io
 import secrets
 from dataclasses import dataclass
 
+import segno
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -155,46 +157,153 @@ def usage_periods(reward: Reward, local: dt.datetime) -> Usage:
 
 def stock_left(reward: Reward, local: dt.datetime) -> int | None:
     """Items left now (the smaller of the total and this period's), None for unlimited."""
-    key = f"reward:{reward_key(reward)}"
-    left = []
-    if reward.stock_total is not None:
-        left.append(reward.stock_total - _used(key, "ever"))
-    if reward.stock_per and reward.stock_per_count is not None:
-        left.append(reward.stock_per_count - _used(key, period_key(reward.stock_per, local)))
-    return max(0, min(left)) if left else None
+    return Counters([reward], local).stock_left(reward)
 
 
 def budget_refusal(reward: Reward, local: dt.datetime) -> Refusal | None:
     """The refusal a redemption would meet now because the sponsor's budget is spent."""
-    if not reward.sponsor or not reward.budget_per:
-        return None
-    period = usage_periods(reward, local).budget_period
-    used = db.session.execute(
-        select(RewardUsage.points, RewardUsage.yuan).where(
-            RewardUsage.key == f"sponsor:{reward.sponsor}", RewardUsage.period == period
-        )
-    ).first()
-    points, yuan = (used.points, float(used.yuan)) if used else (0, 0.0)
-    over = (reward.budget_points is not None and points + reward.cost > reward.budget_points) or (
-        reward.budget_yuan is not None
-        and yuan + (reward.yuan_per_item or 0) > reward.budget_yuan + 1e-9
-    )
-    if not over:
-        return None
-    return Refusal(
-        "out_of_stock",
-        f"赞助方「{reward.sponsor}」本期预算已用完",
-        {"sponsor": reward.sponsor, "period": period},
-    )
+    return Counters([reward], local).budget_refusal(reward)
 
 
-def _used(key: str, period: str) -> int:
-    return (
-        db.session.scalar(
-            select(RewardUsage.count).where(RewardUsage.key == key, RewardUsage.period == period)
+def _counters_of(reward: Reward, use: Usage):
+    """The (key, period) usage rows that say how much of ``reward`` is left now."""
+    key = f"reward:{reward_key(reward)}"
+    if reward.stock_total is not None:
+        yield key, "ever"
+    if reward.stock_per and reward.stock_per_count is not None:
+        yield key, use.stock_period
+    if reward.sponsor and reward.budget_per:
+        yield f"sponsor:{reward.sponsor}", use.budget_period
+
+
+class Counters:
+    """The stock and budget counters of some rewards at one moment and, for a member, how many
+    of each they hold against its limit: two queries however many rewards a catalogue lists
+    (a read for display; ``redeem`` takes them again under its locks)."""
+
+    def __init__(self, rewards_: list[Reward], local: dt.datetime, member_id: int | None = None):
+        self.local = local
+        self.member_id = member_id
+        self.uses = {reward_key(r): usage_periods(r, local) for r in rewards_}
+        wanted = {c for r in rewards_ for c in _counters_of(r, self.uses[reward_key(r)])}
+        self._usage = {}
+        if wanted:
+            u = RewardUsage
+            rows = db.session.execute(
+                select(u.key, u.period, u.count, u.points, u.yuan).where(
+                    u.key.in_(sorted({k for k, _ in wanted})),
+                    u.period.in_(sorted({p for _, p in wanted})),
+                )
+            )
+            self._usage = {(r.key, r.period): r for r in rows}
+        self._held: dict[tuple[str, str], int] = {}
+        if member_id is not None and self.uses:
+            periods = sorted({u.limit_period for u in self.uses.values()})
+            query = (
+                select(Redemption.reward, Redemption.limit_period, func.count())
+                .where(
+                    Redemption.member_id == member_id,
+                    Redemption.status.in_(HELD),
+                    Redemption.limit_period.in_(periods),
+                )
+                .group_by(Redemption.reward, Redemption.limit_period)
+            )
+            self._held = {(reward, period): n for reward, period, n in db.session.execute(query)}
+
+    def _count(self, key: str, period: str | None) -> int:
+        row = self._usage.get((key, period))
+        return row.count if row else 0
+
+    def total_left(self, reward: Reward) -> int | None:
+        """Items left of the total stock, None when there is no total."""
+        if reward.stock_total is None:
+            return None
+        return max(0, reward.stock_total - self._count(f"reward:{reward_key(reward)}", "ever"))
+
+    def period_left(self, reward: Reward) -> int | None:
+        """Items left of this period's stock (today's, this week's...), None when unlimited."""
+        if not reward.stock_per or reward.stock_per_count is None:
+            return None
+        period = self.uses[reward_key(reward)].stock_period
+        used = self._count(f"reward:{reward_key(reward)}", period)
+        return max(0, reward.stock_per_count - used)
+
+    def stock_left(self, reward: Reward) -> int | None:
+        """Items left now (the smaller of the total and this period's), None for unlimited."""
+        left = [n for n in (self.total_left(reward), self.period_left(reward)) if n is not None]
+        return min(left) if left else None
+
+    def budget_refusal(self, reward: Reward) -> Refusal | None:
+        """The refusal a redemption would meet now because the sponsor's budget is spent."""
+        if not reward.sponsor or not reward.budget_per:
+            return None
+        period = self.uses[reward_key(reward)].budget_period
+        used = self._usage.get((f"sponsor:{reward.sponsor}", period))
+        points, yuan = (used.points, float(used.yuan)) if used else (0, 0.0)
+        over = (
+            reward.budget_points is not None and points + reward.cost > reward.budget_points
+        ) or (
+            reward.budget_yuan is not None
+            and yuan + (reward.yuan_per_item or 0) > reward.budget_yuan + 1e-9
         )
-        or 0
-    )
+        if not over:
+            return None
+        return Refusal(
+            "out_of_stock",
+            f"赞助方「{reward.sponsor}」本期预算已用完",
+            {"sponsor": reward.sponsor, "period": period},
+        )
+
+    def held(self, reward: Reward) -> int:
+        """The member's redemptions of ``reward`` that count against its limit now."""
+        return self._held.get((reward_key(reward), self.uses[reward_key(reward)].limit_period), 0)
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """Whether a member may redeem a reward now, the first reason why not, and how many of it
+    they hold against its limit."""
+
+    refusal: Refusal | None
+    redeemed: int
+
+    @property
+    def eligible(self) -> bool:
+        return self.refusal is None
+
+
+def member_views(rules: RuleSet, rewards_: list[Reward], member: Member, local: dt.datetime,
+                 counters: Counters | None = None) -> dict[str, MemberView]:  # fmt: skip
+    """Per reward key, whether ``member`` may redeem it now and if not why: the reasons
+    ``redeem`` would give, in its order (eligibility, balance, limit, stock, the sponsor's
+    budget). ``counters``, when the caller has read them for the same rewards and member,
+    are used rather than read again."""
+    if counters is None or counters.member_id != member.id:
+        counters = Counters(rewards_, local, member.id)
+    facts = facts_of(member)
+    progress = member.progress or {}
+    out = {}
+    for r in rewards_:
+        refusal = eligibility(rules, r, facts, progress, local.date())
+        had = counters.held(r)
+        if refusal is None and member.balance < r.cost:
+            refusal = Refusal("insufficient_points", f"积分不足：需要 {r.cost} 分",
+                              {"cost": r.cost, "balance": member.balance})  # fmt: skip
+        if refusal is None and r.limit_count is not None and had >= r.limit_count:
+            refusal = Refusal("limit_reached", "已达兑换次数上限",
+                              {"limit": r.limit_count, "redeemed": had})  # fmt: skip
+        if refusal is None and counters.stock_left(r) == 0:
+            refusal = Refusal("out_of_stock", "已兑完", {})
+        if refusal is None:
+            refusal = counters.budget_refusal(r)
+        out[reward_key(r)] = MemberView(refusal, had)
+    return out
+
+
+def member_view(rules: RuleSet, reward: Reward, member: Member, local: dt.datetime
+                ) -> MemberView:  # fmt: skip
+    """Whether ``member`` may redeem ``reward`` now and if not why (see ``member_views``)."""
+    return member_views(rules, [reward], member, local)[reward_key(reward)]
 
 
 def member_count(member_id: int, reward: Reward, period: str) -> int:
@@ -398,6 +507,21 @@ def _new_code() -> str:
         if db.session.scalar(select(Redemption.id).where(Redemption.code == code)) is None:
             return code
     raise RuntimeError("could not draw a free redemption code")  # pragma: no cover
+
+
+QR_SCALE, QR_BORDER = 6, 2  # pixels per module; modules of quiet zone
+
+
+def qr_png(code: str) -> bytes:
+    """The redemption code as a PNG QR image, to show (or scan) at the station."""
+    buf = io.BytesIO()
+    segno.make(code, error="m").save(buf, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    return buf.getvalue()
+
+
+def qr_size(code: str) -> int:
+    """The width (and height) of ``qr_png(code)`` in pixels."""
+    return segno.make(code, error="m").symbol_size(scale=QR_SCALE, border=QR_BORDER)[0]
 
 
 def find_redemption(code: str) -> Redemption:
