@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 
 import pytest
 from sqlalchemy import select
@@ -50,9 +51,14 @@ def _redeem_url(reward_id: str) -> str:
     return f"/m/rewards/{key(reward_id)}/redeem"
 
 
+def _confirm(web, reward_id: str, once: str | None = None):
+    """POST the confirmation form, with its one-time value (a fresh one unless given)."""
+    return web.post(_redeem_url(reward_id), {"once": once or secrets.token_urlsafe(16)})
+
+
 def _redeem(web, reward_id: str) -> str:
     """Redeem through the confirmation page's form; the new redemption's code."""
-    response = web.post(_redeem_url(reward_id))
+    response = _confirm(web, reward_id)
     assert response.status_code == 302, text_of(response)
     location = response.headers["Location"]
     assert re.search(r"/m/redemptions/[A-Z0-9]{8}$", location), location
@@ -187,7 +193,7 @@ def test_the_confirmation_page_of_a_reward_out_of_reach_says_why_and_has_no_butt
 def test_a_refused_redemption_shows_the_reason_and_writes_nothing(web, me):
     give(me, 3)
     before = (count(LedgerEntry), usage_rows())
-    response = web.post(_redeem_url("tea"))
+    response = _confirm(web, "tea")
     assert response.status_code == 302 and response.headers["Location"].endswith("/m/rewards")
     page = web.get("/m/rewards").get_data(as_text=True)
     assert '<p class="error" role="status">积分不足：需要 10 分，现有 3 分</p>' in page
@@ -200,7 +206,7 @@ def test_a_refusal_found_after_the_points_were_taken_is_rolled_back(web, me):
     for _ in range(2):  # the sponsor pays for two pairs of gloves a month
         _redeem(web, "gloves")
     entries, usage = count(LedgerEntry), usage_rows()
-    response = web.post(_redeem_url("gloves"))
+    response = _confirm(web, "gloves")
     assert response.status_code == 302
     assert "赞助方「测试赞助甲」本期预算已用完" in text_of(web.get("/m/rewards"))
     assert count(Redemption) == 2 and balance(me) == 10
@@ -307,3 +313,15 @@ def test_another_members_redemption_is_not_found(app_ctx, partner_api, web, me):
 def test_unknown_or_malformed_codes_are_not_found(web, me, code):
     assert web.get(f"/m/redemptions/{code}").status_code == 404
     assert web.get(f"/m/redemptions/{code}/qr.png").status_code == 404
+
+
+def test_a_double_tap_on_confirm_redeems_once(web, me):
+    give(me, 100)
+    page = web.get(_redeem_url("tea")).get_data(as_text=True)
+    once = re.search(r'name="once" value="([^"]+)"', page).group(1)
+    first = _confirm(web, "tea", once)
+    assert re.search(r"/m/redemptions/[A-Z0-9]{8}$", first.headers["Location"])
+    second = _confirm(web, "tea", once)
+    assert second.headers["Location"].endswith("/m/redemptions")
+    assert "已经提交过" in text_of(web.get("/m/redemptions"))
+    assert count(Redemption) == 1 and balance(me) == 90

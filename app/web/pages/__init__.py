@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 from flask import Blueprint, Flask
 from flask_babel import lazy_gettext as _l
 
-# (module, endpoint of its menu entry or None, menu label): the menu is built from those whose
-# module is present, in this order
+# the menu: (module of the area, endpoint of its entry, label), in this order
 AREAS = (
     ("home", "web.home", _l("首页")),
     ("history", "web.history", _l("明细")),
@@ -21,28 +18,22 @@ AREAS = (
 )
 
 
-def present() -> list[str]:
-    found = []
-    for module, _, _ in AREAS:
-        try:
-            importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module}":
-                raise
-            continue
-        found.append(module)
-    return found
-
-
 def register(bp: Blueprint) -> None:
-    from . import common  # noqa: F401 - login, logout, language, error pages
-
-    present()
+    from . import (  # noqa: F401 - importing adds the views
+        appeals,
+        badges,
+        boards,
+        certificate,
+        common,
+        history,
+        home,
+        rewards,
+        settings,
+    )
 
 
 def register_public(app: Flask) -> None:
-    """Pages for anyone, outside ``/m`` (the certificate check), if their module is here."""
-    if "certificate" in present():
-        from .certificate import public
+    """Pages for anyone, outside ``/m``: the certificate check."""
+    from .certificate import public
 
-        app.register_blueprint(public)
+    app.register_blueprint(public)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ...extensions import db
 from ...services.boards.keys import mask_name
 from .. import auth, bp, i18n
-from . import AREAS, present
+from . import AREAS
 
 bp.before_request(auth.check_csrf)
 
@@ -67,12 +67,14 @@ def layout() -> dict:
     if not (request.path == "/m" or request.path.startswith("/m/")):
         return {}
     me = auth.current_member()
-    here = set(present())
+    view = current_app.view_functions.get(request.endpoint or "")
+    area = (view.__module__.rpartition(".")[2]) if view else ""
     return {
         "me": me,
         "me_name": mask_name(me.display_name) if me else "",
         "lang": i18n.language(),
-        "nav": [(endpoint, str(label)) for module, endpoint, label in AREAS if module in here],
+        # (endpoint, label, whether the page shown is of that area)
+        "nav": [(endpoint, str(label), module == area) for module, endpoint, label in AREAS],
     }
 
 

@@ -11,8 +11,11 @@ code from the URL is the member's own or answers 404.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import secrets
 
+import redis
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
@@ -25,11 +28,14 @@ from ...extensions import db
 from ...models import Organisation, Redemption, RedemptionStatus
 from ...models.base import utcnow
 from ...models.org import OrgKind
+from ...redis_client import get_redis
 from ...services import rewards
 from ...services.boards.keys import ancestors
 from ...services.rules import current_rules
 from .. import bp, i18n
 from ..auth import current_member, member_required
+
+log = logging.getLogger(__name__)
 
 STATIONS_PER_PAGE = 20
 REDEMPTIONS_PER_PAGE = 30
@@ -69,6 +75,22 @@ def catalogue():
                            page=page, pages=pages)  # fmt: skip
 
 
+ONCE_SECONDS = 24 * 3600
+
+
+def _first_submit(once: str) -> bool:
+    """Whether this confirmation form is posted for the first time: a double tap (two POSTs
+    of one form, even at the same moment) redeems once. Kept in Redis for a day; if Redis
+    cannot be reached the redemption goes ahead (the limit rules still apply)."""
+    if not 16 <= len(once) <= 64:
+        return False
+    try:
+        return bool(get_redis().set(f"web:once:{once}", 1, nx=True, ex=ONCE_SECONDS))
+    except redis.RedisError:
+        log.warning("redeem: Redis unreachable, the double-submit check is skipped")
+        return True
+
+
 @bp.route("/rewards/<path:key>/redeem", methods=["GET", "POST"])
 @member_required
 def redeem(key: str):
@@ -77,6 +99,9 @@ def redeem(key: str):
     rules = current_rules()
     reward = _reward_or_404(rules, key)
     if request.method == "POST":
+        if not _first_submit(request.form.get("once", "")):
+            flash(_("这次兑换已经提交过了，请看“我的兑换”。"), "error")
+            return redirect(url_for("web.redemptions"))
         try:
             redemption, _balance = rewards.redeem(rules, me, reward)
         except Conflict as refused:
@@ -92,6 +117,7 @@ def redeem(key: str):
                                                   view.refusal.details)  # fmt: skip
     return render_template(
         "web/redeem.html",
+        once=secrets.token_urlsafe(16),
         reward=reward,
         key=rewards.reward_key(reward),
         name=_reward_name(reward),
