@@ -131,6 +131,10 @@ def demo_seed(weeks: int, members_per_station: int, seed: int) -> None:
     if result.events_refused:
         click.echo(f"demo: {result.events_refused} event(s) refused", err=True)
     click.echo(f"try: curl -H 'Authorization: Bearer <key>' /api/v1/members/{result.sample_ref}")
+    click.echo(
+        f"rider page: flask --app app members login-link {result.sample_ref} "
+        "(prints a link that works once, for a few minutes)"
+    )
     click.echo("partner demo (演示平台); a new API key:")
     click.echo(result.key)
 

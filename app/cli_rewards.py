@@ -1,4 +1,5 @@
-"""Command-line interface for what points turn into: rewards, points expiry, badges."""
+"""Command-line interface for what points turn into (rewards, points expiry, badges) and for
+the rider pages (a member's login link)."""
 
 from __future__ import annotations
 
@@ -84,4 +85,38 @@ def badges_close() -> None:
     db.session.commit()
 
 
-COMMANDS = (rewards_cli, points_cli, badges_cli)
+members_cli = AppGroup("members", help="Members: a login link to their pages.")
+
+
+@members_cli.command("login-link")
+@click.argument("ref")
+@click.option("--partner", "partner_code", default="demo", show_default=True,
+              help="The partner that knows the member as REF.")  # fmt: skip
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True,
+              help="Where the service is reached.")  # fmt: skip
+def members_login_link(ref: str, partner_code: str, base_url: str) -> None:
+    """Print a single-use link that opens member REF's own pages (valid LOGIN_LINK_SECONDS)."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from .errors import AppError
+    from .extensions import db
+    from .models import Partner
+    from .services.members import find_member
+    from .web.auth import issue_link
+
+    partner = db.session.scalar(select(Partner).where(Partner.code == partner_code))
+    if partner is None:
+        raise click.ClickException(f"no partner {partner_code!r}")
+    try:
+        member = find_member(partner, ref)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    with current_app.test_request_context(base_url=base_url):
+        url, expires = issue_link(partner, member)
+    db.session.commit()
+    click.echo(url)
+    click.echo(f"valid until {expires.isoformat(timespec='seconds')}, once", err=True)
+
+
+COMMANDS = (rewards_cli, points_cli, badges_cli, members_cli)

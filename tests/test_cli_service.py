@@ -132,3 +132,18 @@ def test_the_worker_needs_redis_url_on_the_embedded_default(app_ctx, runner):
         assert result.exit_code == 1 and "set REDIS_URL" in result.output
     else:
         assert result.exit_code == 0
+
+
+def test_members_login_link_prints_a_link_that_opens_the_members_pages(
+    app_ctx, partner_api, rider, runner
+):
+    result = runner.invoke(args=["members", "login-link", rider, "--partner", "meituan",
+                                 "--base-url", "http://pp.example"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    url = result.output.strip().splitlines()[0]
+    assert url.startswith("http://pp.example/m/login/")
+    client = app_ctx.test_client()
+    assert client.get(url.removeprefix("http://pp.example")).status_code == 302
+    assert client.get("/m/").status_code == 200
+    unknown = runner.invoke(args=["members", "login-link", "nobody", "--partner", "meituan"])
+    assert unknown.exit_code != 0 and "nobody" in unknown.output
