@@ -316,7 +316,7 @@ def test_the_expiry_job_and_a_redemption_of_the_same_reward_both_complete(
             go_on.wait(10)
         return balance_
 
-    monkeypatch.setattr(rewards, "refund", refund_then_wait)
+    monkeypatch.setattr(rewards.redemption, "refund", refund_then_wait)
     outcome = {}
 
     def job():
