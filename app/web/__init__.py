@@ -9,6 +9,9 @@ per area, all on the one blueprint ``bp``.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from flask import Blueprint, Flask
 
 from . import i18n
@@ -25,6 +28,13 @@ bp = Blueprint(
 
 def init_app(app: Flask) -> None:
     from . import auth, pages
+
+    # the stylesheet's URL carries a hash of its content, so browsers may keep it a year and
+    # a page costs one request, not a request and a 304
+    css = (Path(bp.static_folder) / "web.css").read_bytes()
+    app.jinja_env.globals["css_version"] = hashlib.sha256(css).hexdigest()[:10]
+    if app.config.get("SEND_FILE_MAX_AGE_DEFAULT") is None:
+        app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 365 * 24 * 3600
 
     i18n.init_app(app)
     auth.init_app(app)

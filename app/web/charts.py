@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD = 320, 120, 18
+WIDTH, HEIGHT, PAD = 320, 120, 22
 
 
 def bars(values: list[tuple[str, int]], title: str, label_every: int = 2) -> Markup:
@@ -22,7 +22,7 @@ def bars(values: list[tuple[str, int]], title: str, label_every: int = 2) -> Mar
         f"<title>{escape(title)}</title>",
     ]
     for i, (label, value) in enumerate(values):
-        h = max(0, value) / top * (HEIGHT - 14)
+        h = max(0, value) / top * (HEIGHT - 18)
         x = i * step + (step - width) / 2
         y = HEIGHT - h
         parts.append(
@@ -34,9 +34,11 @@ def bars(values: list[tuple[str, int]], title: str, label_every: int = 2) -> Mar
                 f'<text x="{x + width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">{value}</text>'
             )
         if (len(values) - 1 - i) % label_every == 0:
+            last = i == len(values) - 1  # kept inside the picture: anchored at its right
+            lx, anchor = (x + width, "end") if last else (x + width / 2, "middle")
             parts.append(
-                f'<text class="axis" x="{x + width / 2:.1f}" y="{HEIGHT + 13}" '
-                f'text-anchor="middle">{escape(label)}</text>'
+                f'<text class="axis" x="{lx:.1f}" y="{HEIGHT + 17}" '
+                f'text-anchor="{anchor}">{escape(label)}</text>'
             )
         parts.append("</g>")
     parts.append("</svg>")

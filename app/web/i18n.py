@@ -48,8 +48,12 @@ def _date(value) -> str:
     return format_date(value)
 
 
+# a day and a time no rider can misread: 2026年11月30日 21:04 / Nov 30, 2026, 21:04
+DATETIME = {"zh": "yyyy年M月d日 HH:mm", "en": "MMM d, yyyy, HH:mm"}
+
+
 def _datetime(value) -> str:
-    return format_datetime(value, "short") if value is not None else ""
+    return format_datetime(value, DATETIME[language()]) if value is not None else ""
 
 
 def _fresh_locale() -> None:

@@ -49,3 +49,22 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def new_context(browser):
+    """Open a browser context (a fresh profile: no cookies, no cache), closed after the test:
+    ``new_context(viewport, **options)``; Chinese unless ``locale`` is given, and a short
+    default timeout so that a failing wait fails fast."""
+    contexts = []
+
+    def open_(viewport=PHONE, **options):
+        options.setdefault("locale", "zh-CN")
+        context = browser.new_context(viewport=viewport, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield open_
+    for context in contexts:
+        context.close()

@@ -78,10 +78,12 @@ def boards():
         mine = found[0] if found else None
     near = [mine["above"], mine["below"]] if mine else []
     names = read.names([line.member_id for line in lines + near if line] + [me.id])
+    hidden = _("匿名")  # read.HIDDEN_NAME in the page's language
+    names = {m: hidden if name == read.HIDDEN_NAME else name for m, name in names.items()}
 
     def row(line: read.Line) -> dict:
         return {"rank": line.rank, "points": line.points, "me": line.member_id == me.id,
-                "name": names.get(line.member_id, read.HIDDEN_NAME)}  # fmt: skip
+                "name": names.get(line.member_id, hidden)}  # fmt: skip
 
     tail, gap = [], False
     if mine is not None:
@@ -90,7 +92,7 @@ def boards():
         if above is not None and above.member_id not in listed:
             tail.append(row(above))
         tail.append({"rank": mine["rank"], "points": mine["points"], "me": True,
-                     "name": names.get(me.id, read.HIDDEN_NAME)})  # fmt: skip
+                     "name": names.get(me.id, hidden)})  # fmt: skip
         if below is not None:
             tail.append(row(below))
 

@@ -49,8 +49,8 @@ def category_words() -> dict[str, str]:
 def kind_words() -> dict[str, str]:
     return {
         "award": _("获得积分"),
-        "bonus": _("奖励"),
-        "redeem": _("兑换"),
+        "bonus": _("奖励积分"),
+        "redeem": _("兑换消费"),
         "refund": _("退回"),
         "expire": _("过期"),
         "reverse": _("撤回"),

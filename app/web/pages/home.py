@@ -8,8 +8,9 @@ from flask_babel import gettext as _
 
 from ...services import dashboard
 from ...services.rules import current_rules
-from .. import bp, charts
+from .. import bp, charts, i18n
 from ..auth import current_member, member_required
+from . import history
 
 
 @bp.route("/")
@@ -21,4 +22,6 @@ def home():
         [(format_date(monday, "M/d"), points) for monday, points in data["weeks"]],
         _("最近 12 周每周积分"),
     )
-    return render_template("web/home.html", data=data, chart=chart)
+    lang = i18n.language()
+    recent = [history.line(entry, lang) for entry in data["recent"]]
+    return render_template("web/home.html", data=data, chart=chart, recent=recent)
