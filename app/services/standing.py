@@ -13,11 +13,15 @@ from .rewards import facts_of
 
 
 def level_info(rules: RuleSet, member: Member) -> dict | None:
+    """The member's level on the ladder in force and the way to the next one. The recorded
+    level, or the one its lifetime points have reached if that is higher (points written
+    without a level check yet, e.g. a ladder whose thresholds were lowered): never lower."""
     ladder = rules.levels_for(member.primary_org.code)
     if not ladder:
         return None
     ids = [lv.id for lv in ladder]
-    at = ids.index(member.level) if member.level in ids else 0
+    reached = max(i for i, lv in enumerate(ladder) if lv.min_points <= member.lifetime_points)
+    at = max(ids.index(member.level) if member.level in ids else 0, reached)
     level = ladder[at]
     nxt = ladder[at + 1] if at + 1 < len(ladder) else None
     return {
