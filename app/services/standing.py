@@ -20,7 +20,9 @@ def level_info(rules: RuleSet, member: Member) -> dict | None:
     if not ladder:
         return None
     ids = [lv.id for lv in ladder]
-    reached = max(i for i, lv in enumerate(ladder) if lv.min_points <= member.lifetime_points)
+    reached = max(
+        (i for i, lv in enumerate(ladder) if lv.min_points <= member.lifetime_points), default=0
+    )
     at = max(ids.index(member.level) if member.level in ids else 0, reached)
     level = ladder[at]
     nxt = ladder[at + 1] if at + 1 < len(ladder) else None
