@@ -172,7 +172,9 @@ class Achievements:
             return False
         ids = [lv.id for lv in ladder]
         at = ids.index(state.level) if state.level in ids else -1
-        reached = max(i for i, lv in enumerate(ladder) if lv.min_points <= state.lifetime)
+        reached = max(
+            (i for i, lv in enumerate(ladder) if lv.min_points <= state.lifetime), default=-1
+        )
         if reached <= at:
             return False
         for i in range(at + 1, reached + 1):
