@@ -10,10 +10,12 @@ from factory.alchemy import SQLAlchemyModelFactory
 from app.extensions import db
 from app.models import (
     Appeal,
+    AuditEntry,
     BadgeGrant,
     BoardArchive,
     BoardPeriod,
     Certificate,
+    ConsoleUser,
     Counter,
     Emergency,
     Event,
@@ -29,6 +31,7 @@ from app.models import (
     Redemption,
     RewardUsage,
 )
+from app.services.console_users import hash_password
 
 
 class Base(SQLAlchemyModelFactory):
@@ -273,3 +276,26 @@ class CertificateFactory(Base):
     member_id = factory.LazyFunction(lambda: MemberFactory().id)
     year = 2026
     hours = 12.5
+
+
+class ConsoleUserFactory(Base):
+    """A console user; the password is ``secret-pass`` (hashed like real ones)."""
+
+    class Meta:
+        model = ConsoleUser
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    display_name = factory.LazyAttribute(lambda o: f"管理员 {o.username}")
+    org_code = "sx.dt.pingcheng"
+    role = "admin"
+    password_hash = factory.LazyFunction(lambda: hash_password("secret-pass"))
+
+
+class AuditEntryFactory(Base):
+    class Meta:
+        model = AuditEntry
+
+    username = "user0"
+    org_code = "sx.dt.pingcheng"
+    action = "test.action"
+    target = "event:1"

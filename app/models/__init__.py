@@ -3,6 +3,7 @@
 from .achievement import BadgeGrant, LevelChange
 from .base import Base
 from .board import BoardArchive, BoardPeriod
+from .console import AuditEntry, ConsoleUser, Role
 from .emergency import Emergency
 from .event import Event, EventStatus
 from .ledger import EARNING_KINDS, LedgerEntry, LedgerKind
@@ -16,11 +17,13 @@ __all__ = [
     "EARNING_KINDS",
     "Appeal",
     "AppealStatus",
+    "AuditEntry",
     "BadgeGrant",
     "Base",
     "BoardArchive",
     "BoardPeriod",
     "Certificate",
+    "ConsoleUser",
     "Counter",
     "Emergency",
     "Event",
@@ -39,4 +42,5 @@ __all__ = [
     "Redemption",
     "RedemptionStatus",
     "RewardUsage",
+    "Role",
 ]

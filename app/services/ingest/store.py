@@ -237,7 +237,7 @@ class SessionStore:
     def save(self, writes: Writes) -> None:
         conn = db.session.connection()
         stmt = (
-            _upsert(Event.__table__)
+            upsert(Event.__table__)
             .on_conflict_do_nothing(index_elements=["partner_id", "partner_event_id"])
             .returning(Event.id, Event.partner_event_id, sort_by_parameter_order=True)
             # one multi-row statement even when some rows leave optional columns empty
@@ -256,7 +256,7 @@ class SessionStore:
             conn.execute(insert(LevelChange.__table__), writes.level_changes)
         update_members(writes.members)
         if writes.counters:
-            stmt = _upsert(Counter.__table__)
+            stmt = upsert(Counter.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["member_id", "bucket", "period"],
                 set_={"points": stmt.excluded.points, "count": stmt.excluded.count},
@@ -272,5 +272,5 @@ def link_events(writes: Writes, ids: dict[str, int]) -> None:
         row["event_id"] = ids[ref] if ref is not None else None
 
 
-def _upsert(table):
+def upsert(table):
     return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(table)
