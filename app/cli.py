@@ -275,10 +275,11 @@ def worker_command(queues: tuple, burst: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from .cli_rewards import COMMANDS
+    from . import cli_console, cli_rewards
 
     for group in (
-        *COMMANDS,
+        *cli_rewards.COMMANDS,
+        *cli_console.COMMANDS,
         rules_cli,
         partners_cli,
         orgs_cli,

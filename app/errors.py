@@ -114,7 +114,7 @@ def handle_http_exception(exc: HTTPException):
 def init_app(app: Flask) -> None:
     @app.errorhandler(AppError)
     def _app_error(exc: AppError):
-        page = _page_for(request.path)
+        page = page_for(request.path)
         if page:  # a page under /m: the readable page for its status, never JSON
             from werkzeug.exceptions import HTTPException as _Http
 
@@ -132,7 +132,7 @@ def init_app(app: Flask) -> None:
     def _http(exc: HTTPException):
         if request.path.startswith("/api/"):
             return handle_http_exception(exc)
-        page = _page_for(request.path)
+        page = page_for(request.path)
         return page(exc) if page else exc
 
     @app.errorhandler(Exception)
@@ -140,7 +140,7 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, HTTPException):  # pragma: no cover - handled above
             return _http(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        page = _page_for(request.path)
+        page = page_for(request.path)
         if page:
             from werkzeug.exceptions import InternalServerError
 
@@ -148,8 +148,11 @@ def init_app(app: Flask) -> None:
         return error_response("internal_error", "an unexpected error occurred", 500)
 
 
-def _page_for(path: str):
-    """The rider pages' error page for a path under /m, if the pages are installed."""
-    if path == "/m" or path.startswith(("/m/", "/verify/")):
-        return current_app.extensions.get("pioneer.web_error_page")
+def page_for(path: str):
+    """The error page of the pages a path belongs to (rider pages, console), or None for the
+    API and anything else: components register theirs in ``app.extensions["pioneer.error_pages"]``
+    as {path prefix: function(HTTPException) -> response}."""
+    for prefix, page in current_app.extensions.get("pioneer.error_pages", {}).items():
+        if path == prefix.rstrip("/") or path.startswith(prefix):
+            return page
     return None

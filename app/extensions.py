@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -25,11 +25,11 @@ class PartnerApi(Api):
     ERROR_SCHEMA = ErrorOut
 
     def handle_http_exception(self, error):
-        # registered for the whole app: the rider pages under /m answer with a page instead
-        page = current_app.extensions.get("pioneer.web_error_page")
-        if page is not None and (
-            request.path == "/m" or request.path.startswith(("/m/", "/verify/"))
-        ):
+        # registered for the whole app: the pages (rider pages, console) answer with a page
+        from .errors import page_for
+
+        page = page_for(request.path)
+        if page is not None:
             return page(error)
         return handle_http_exception(error)
 

@@ -43,4 +43,5 @@ def init_app(app: Flask) -> None:
     pages.register_public(app)
     from .pages.common import error_page
 
-    app.extensions["pioneer.web_error_page"] = error_page
+    pages_ = app.extensions.setdefault("pioneer.error_pages", {})
+    pages_["/m/"] = pages_["/verify/"] = error_page
