@@ -12,7 +12,9 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 
 
 def init_app(app: Flask) -> None:
-    from . import views
+    from . import pages
+    from .pages.common import error_page
 
+    pages.register()
     app.register_blueprint(bp)
-    app.extensions.setdefault("pioneer.error_pages", {})["/console/"] = views.error_page
+    app.extensions.setdefault("pioneer.error_pages", {})["/console/"] = error_page

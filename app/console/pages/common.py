@@ -1,22 +1,22 @@
-"""Console pages: sign in and out, the dashboard, the verification queue."""
+"""Console pages every user has: sign in and out, the overview, the menu, the error page."""
 
 from __future__ import annotations
 
 import functools
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import db
-from ..models import ConsoleUser, Event, EventStatus, Member, Redemption, RedemptionStatus
-from ..models.base import utcnow
-from ..services import console_users, verification
-from ..services.rules import current_rules
-from ..web import auth as web_auth
-from ..web import i18n
-from . import bp
+from ...extensions import db
+from ...models import ConsoleUser, Event, EventStatus, Redemption, RedemptionStatus
+from ...models.base import utcnow
+from ...services import console_users
+from ...web import auth as web_auth
+from ...web import i18n
+from .. import bp
+from . import AREAS
 
 SESSION_KEY = "cu"
 
@@ -54,9 +54,11 @@ def layout() -> dict:
     if not request.path.startswith("/console"):
         return {}
     user = current_user()
-    menu = [("console.dashboard", _("概览"))]
-    if user is not None and console_users.may(user, "verify"):
-        menu.append(("console.queue", _("待确认")))
+    menu = [
+        (endpoint, str(label))
+        for endpoint, label, action in AREAS
+        if user is not None and (action is None or console_users.may(user, action))
+    ]
     return {"user": user, "lang": i18n.language(), "menu": menu}
 
 
@@ -121,43 +123,3 @@ def dashboard():
     )
     return render_template("console/dashboard.html", waiting=waiting, redemptions=redemptions,
                            can_verify=console_users.may(user, "verify"))  # fmt: skip
-
-
-@bp.route("/verify", methods=["GET"])
-@user_required("verify")
-def queue():
-    user = current_user()
-    events = verification.pending(user, limit=100)
-    members = {
-        m.id: m
-        for m in db.session.scalars(
-            select(Member).where(Member.id.in_({e.member_id for e in events}))
-        )
-    }
-    rules = current_rules()
-    return render_template("console/queue.html", events=events, members=members, rules=rules)
-
-
-@bp.route("/verify", methods=["POST"])
-@user_required("verify")
-def decide():
-    user = current_user()
-    ids = [int(x) for x in request.form.getlist("event") if x.isdigit()][: verification.MAX_BATCH]
-    action = request.form.get("action")
-    if not ids:
-        flash(_("请先勾选要处理的活动。"), "error")
-        return redirect(url_for("console.queue"))
-    if action == "approve":
-        decision = verification.approve(current_rules(), user, ids)
-    elif action == "reject":
-        reason = request.form.get("reason", "").strip()
-        if not reason:
-            flash(_("驳回时请写明原因，骑手会看到它。"), "error")
-            return redirect(url_for("console.queue"))
-        decision = verification.reject(user, ids, reason)
-    else:
-        abort(400)
-    db.session.commit()
-    flash(_("已处理 %(done)s 项，跳过 %(skipped)s 项。", done=len(decision.decided),
-            skipped=len(decision.skipped)))  # fmt: skip
-    return redirect(url_for("console.queue"))
