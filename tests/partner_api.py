@@ -116,3 +116,18 @@ def rider(partner_api) -> str:
     response = partner_api.put_member("r1", phone="13800138000", industry="delivery")
     assert response.status_code == 201, response.json
     return "r1"
+
+
+def volunteer(event_id: str, member: str = "r1", hours: float = 4, days_ago: float = 1,
+              hour: int = 8) -> dict:  # fmt: skip
+    """Volunteer hours that started at ``hour``:00 local ``days_ago`` days back; the shipped
+    rules make them wait for verification."""
+    start = local(days_ago, hour)
+    return {
+        "id": event_id,
+        "type": "volunteer.hours",
+        "member": member,
+        "occurred_at": start.isoformat(),
+        "data": {"hours": hours, "start": start.isoformat(),
+                 "end": (start + dt.timedelta(hours=hours)).isoformat()},
+    }  # fmt: skip

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import AuditEntry, ConsoleUser, Event
 
 from ..factories import ConsoleUserFactory
-from ..services.test_verification import volunteer
+from ..partner_api import volunteer
 from ..web.conftest import text_of
 
 PASSWORD = "secret-pass"

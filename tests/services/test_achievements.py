@@ -26,7 +26,7 @@ from app.services.rules import current_rules
 from ..api.test_concurrency import _post, _race
 from ..conftest import local
 from ..factories import EmergencyFactory, OrganisationFactory
-from ..partner_api import hazard, shift
+from ..partner_api import hazard, shift, volunteer
 
 PIONEER_10 = "sx:pioneer-10"
 # a street below the default home (sx.dt.pingcheng) for a test's own levels and badges: the
@@ -56,18 +56,6 @@ def emergency_task(event_id: str, member: str = "r1", days_ago: float = 1) -> di
         "occurred_at": local(days_ago, 15).isoformat(),
         "data": {"hours": 2, "task": "patrol"},
     }
-
-
-def volunteer(event_id: str, member: str = "r1", hours: float = 20, days_ago: float = 1) -> dict:
-    start = local(days_ago, 2)
-    return {
-        "id": event_id,
-        "type": "volunteer.hours",
-        "member": member,
-        "occurred_at": start.isoformat(),
-        "data": {"hours": hours, "start": start.isoformat(),
-                 "end": (start + dt.timedelta(hours=hours)).isoformat()},
-    }  # fmt: skip
 
 
 def post_all(api, bodies: list[dict]) -> list[dict]:
@@ -410,7 +398,9 @@ def test_field_sum_over_several_types_reaches_a_decimal_threshold(partner_api, q
 
 
 def test_volunteer_hours_waiting_for_confirmation_count_towards_nothing(partner_api, rider):
-    bodies = post_all(partner_api, [volunteer(f"v{d}", hours=20, days_ago=d) for d in (1, 2, 3)])
+    bodies = post_all(
+        partner_api, [volunteer(f"v{d}", hours=20, days_ago=d, hour=2) for d in (1, 2, 3)]
+    )
     assert {b["status"] for b in bodies} == {"pending"}
     assert all("badges" not in b and "level" not in b for b in bodies)  # 60 hours, unconfirmed
     m = member()

@@ -1,8 +1,6 @@
 """Verification: approving a pending event awards what waited for it, once, with its badges
 and boards; rejecting records the reason; nobody decides outside their subtree."""
 
-import datetime as dt
-
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -10,20 +8,8 @@ from app.models import AuditEntry, Event, LedgerEntry, Member
 from app.services import verification
 from app.services.rules import current_rules
 
-from ..conftest import local
 from ..factories import ConsoleUserFactory
-
-
-def volunteer(event_id: str, member: str = "r1", hours: float = 4, days_ago: float = 1) -> dict:
-    start = local(days_ago, 8)
-    return {
-        "id": event_id,
-        "type": "volunteer.hours",
-        "member": member,
-        "occurred_at": start.isoformat(),
-        "data": {"hours": hours, "start": start.isoformat(),
-                 "end": (start + dt.timedelta(hours=hours)).isoformat()},
-    }  # fmt: skip
+from ..partner_api import volunteer
 
 
 def _pending(partner_api, event_id: str = "v1", **kwargs) -> Event:
