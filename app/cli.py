@@ -58,6 +58,51 @@ def rules_schema(output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@rules_cli.command("simulate")
+@click.option("--rules", "directory", required=True, type=click.Path(file_okay=False),
+              help="The candidate rules directory.")  # fmt: skip
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 100))
+def rules_simulate(directory: str, start, end, top: int) -> None:
+    """Replay the stored events from --from to --to (local dates) under a candidate rule set,
+    writing nothing: points per rule before and after, the members most affected, and the
+    organisations whose top of the range changes."""
+    from .services.rules import current_rules
+    from .services.simulate import simulate
+
+    result = load_ruleset(directory, current_app.config["APP_TIMEZONE"])
+    for d in result.diagnostics:
+        click.echo(str(d), err=True)
+    if result.ruleset is None:
+        raise click.ClickException(f"{directory}: the candidate rules have errors")
+    if end < start:
+        raise click.ClickException("--to is before --from")
+    with click.progressbar(length=1, label="replaying events", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        sim = simulate(current_rules(), result.ruleset, start.date(), end.date(), progress, top)
+    click.echo(f"{sim.events} events from {start.date()} to {end.date()}: {sim.before} points "
+               f"under {sim.current_version}, {sim.after} under {sim.candidate_version} "
+               f"({sim.after - sim.before:+d})")  # fmt: skip
+    click.echo("points per rule (before -> after):")
+    for row in sim.rules():
+        click.echo(f"  {row['rule']}: {row['before']} -> {row['after']} "
+                   f"({row['after'] - row['before']:+d})")  # fmt: skip
+    click.echo("members most affected:")
+    for row in sim.members:
+        click.echo(f"  member {row['member_id']}: {row['before']} -> {row['after']} "
+                   f"({row['change']:+d})")  # fmt: skip
+    click.echo(f"organisations whose top {top} changes: {len(sim.boards)}")
+    for board in sim.boards[:20]:
+        before = ", ".join(f"{m}:{p}" for m, p in board["before"][:5])
+        after = ", ".join(f"{m}:{p}" for m, p in board["after"][:5])
+        click.echo(f"  {board['scope']}: [{before}] -> [{after}]")
+
+
 @partners_cli.command("create")
 @click.argument("name")
 @click.option("--code", help="Short code (default: from the name).")

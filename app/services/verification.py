@@ -37,6 +37,7 @@ from .achievements import Achievements, Trigger
 from .console_users import audit, in_scope
 from .ingest.store import upsert
 from .rewards import facts_of
+from .simulate import stored_data
 
 MAX_BATCH = 200
 REASON_MAX = 500
@@ -75,7 +76,10 @@ def _claim(event: Event, status: EventStatus, reason: str | None, now) -> bool:
         .values(status=status, decided_at=now, reason=reason)
         .execution_options(synchronize_session=False)
     )
-    return done.rowcount == 1
+    if done.rowcount != 1:
+        return False
+    event.status, event.decided_at, event.reason = status, now, reason  # the session sees it
+    return True
 
 
 def reject(user: ConsoleUser, ids: list[int], reason: str, now=None) -> Decision:
@@ -130,7 +134,7 @@ def _score(rules, event: Event, member: Member, state, writer, ach, partners, em
     emergency = _emergency(emergencies, event)
     result = evaluate(
         rules,
-        EventFacts(event.type, event.org_code, event.occurred_at, event.data,
+        EventFacts(event.type, event.org_code, event.occurred_at, stored_data(rules, event),
                    partners.get(event.partner_id, "")),
         facts,
         counters,
