@@ -8,8 +8,13 @@ from flask_babel import lazy_gettext as _l
 AREAS = (
     ("console.dashboard", _l("概览"), None),
     ("console.queue", _l("待确认"), "verify"),
+    ("console.appeals", _l("诉求"), None),
+    ("console.emergencies", _l("应急状态"), None),
+    ("console.desk", _l("兑换核销"), "redeem_desk"),
+    ("console.members", _l("骑手"), None),
+    ("console.audit_log", _l("操作记录"), "users"),
 )
 
 
 def register() -> None:
-    from . import common, verify  # noqa: F401 - importing adds the views
+    from . import appeals, audit, common, desk, emergencies, members, verify  # noqa: F401
