@@ -14,9 +14,10 @@ import secrets
 
 from sqlalchemy import select
 
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..models import AuditEntry, ConsoleUser, Organisation, Role
+from ..models.base import utcnow
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~50 ms and 16 MiB per check on this machine
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -118,3 +119,40 @@ def audit(user: ConsoleUser | None, org_code: str, action: str, target: str,
         after=after,
     )
     db.session.add(entry)
+
+
+def users_of(admin: ConsoleUser) -> list[ConsoleUser]:
+    """The console users of the admin's subtree, by organisation then username."""
+    query = select(ConsoleUser).where(
+        (ConsoleUser.org_code == admin.org_code)
+        | ConsoleUser.org_code.startswith(admin.org_code + ".", autoescape=True)
+    )
+    return list(db.session.scalars(query.order_by(ConsoleUser.org_code, ConsoleUser.username)))
+
+
+def user_in_scope(admin: ConsoleUser, user_id: int) -> ConsoleUser:
+    """The console user, if in the admin's subtree; else ``NotFound`` (whether it exists or not)."""
+    user = db.session.get(ConsoleUser, user_id)
+    if user is None or not in_scope(admin, user.org_code):
+        raise NotFound("no such console user", {"user": user_id})
+    return user
+
+
+def set_disabled(admin: ConsoleUser, user_id: int, disabled: bool) -> ConsoleUser:
+    """Disable or enable a user of the admin's subtree, audited (the caller commits).
+
+    ``NotFound`` outside the subtree; ``Invalid`` (code ``self``) when an admin would disable
+    themselves, which could leave a subtree with nobody to manage it. Setting the state a user
+    already has changes and records nothing.
+    """
+    user = user_in_scope(admin, user_id)
+    if disabled and user.id == admin.id:
+        raise Invalid("you cannot disable yourself", {"user": user_id}, "self")
+    if (user.disabled_at is not None) == disabled:
+        return user
+    before = {"disabled": user.disabled_at is not None}
+    user.disabled_at = utcnow() if disabled else None
+    audit(admin, user.org_code, "user.disable" if disabled else "user.enable",
+          f"user:{user.username}", before, {"disabled": disabled})  # fmt: skip
+    db.session.flush()
+    return user

@@ -12,9 +12,25 @@ AREAS = (
     ("console.emergencies", _l("应急状态"), None),
     ("console.desk", _l("兑换核销"), "redeem_desk"),
     ("console.members", _l("骑手"), None),
+    ("console.boards", _l("排行榜"), None),
+    ("console.exports_page", _l("导出"), None),
     ("console.audit_log", _l("操作记录"), "users"),
+    ("console.rules", _l("规则"), None),
+    ("console.users", _l("用户"), "users"),
 )
 
 
 def register() -> None:
-    from . import appeals, audit, common, desk, emergencies, members, verify  # noqa: F401
+    from . import (  # noqa: F401
+        appeals,
+        audit,
+        boards,
+        common,
+        desk,
+        emergencies,
+        exports,
+        members,
+        rules,
+        users,
+        verify,
+    )

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import itertools
 
-from flask import abort, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from werkzeug.exceptions import HTTPException
 
+from ...engine.periods import zone
 from ...extensions import db
-from ...models import ConsoleUser, Event, EventStatus, Redemption, RedemptionStatus
+from ...models import (
+    ConsoleUser,
+    Event,
+    EventStatus,
+    LedgerEntry,
+    LedgerKind,
+    Member,
+    Organisation,
+    Redemption,
+    RedemptionStatus,
+)
 from ...models.base import utcnow
+from ...redis_client import get_redis
 from ...services import console_users
+from ...services.boards import read
+from ...services.boards.keys import BOARD_KINDS, TOTAL, OpenPeriods, PeriodKind
 from ...web import auth as web_auth
-from ...web import i18n
+from ...web import charts, i18n
+from ...web.pages.history import category_words
 from .. import bp
 from . import AREAS
 
 SESSION_KEY = "cu"
+WEEKS = 12  # the points chart on the overview
+TOP = 10  # members listed on the overview
 
 bp.before_request(web_auth.check_csrf)
 
@@ -105,21 +124,90 @@ def logout():
     return redirect(url_for("console.login"))
 
 
+def _in_tree(column, org_code: str):
+    """``column`` is ``org_code`` or below it (the (org_code, occurred_at) index serves it)."""
+    return (column == org_code) | column.startswith(org_code + ".", autoescape=True)
+
+
+def _weekly_by_category(org_code: str, first: dt.datetime, weeks: int) -> dict[str, list[int]]:
+    """Board points per category and week of the subtree, the oldest week first: one
+    GROUP BY over the ledger, a conditional sum per week (portable, no date functions)."""
+    bounds = [first + dt.timedelta(weeks=i) for i in range(weeks + 1)]
+    e = LedgerEntry
+    sums = [
+        func.coalesce(func.sum(case(((e.occurred_at >= lo) & (e.occurred_at < hi), e.points),
+                                    else_=0)), 0)
+        for lo, hi in itertools.pairwise(bounds)
+    ]  # fmt: skip
+    rows = db.session.execute(
+        select(e.category, *sums)
+        .where(
+            _in_tree(e.org_code, org_code),
+            e.occurred_at >= bounds[0],
+            e.occurred_at < bounds[-1],
+            e.kind.in_([str(k) for k in BOARD_KINDS]),
+        )
+        .group_by(e.category)
+    )
+    return {row[0]: [int(v) for v in row[1:]] for row in rows}
+
+
 @bp.route("/")
 @user_required()
 def dashboard():
     user = current_user()
-    scope = (Event.org_code == user.org_code) | Event.org_code.startswith(user.org_code + ".")
+    org = user.org_code
     waiting = db.session.scalar(
-        select(func.count()).select_from(Event).where(Event.status == EventStatus.PENDING, scope)
-    )
-    r_scope = (Redemption.org_code == user.org_code) | Redemption.org_code.startswith(
-        user.org_code + "."
+        select(func.count())
+        .select_from(Event)
+        .where(Event.status == EventStatus.PENDING, _in_tree(Event.org_code, org))
     )
     redemptions = db.session.scalar(
         select(func.count())
         .select_from(Redemption)
-        .where(Redemption.status == RedemptionStatus.PENDING, r_scope)
+        .where(Redemption.status == RedemptionStatus.PENDING, _in_tree(Redemption.org_code, org))
     )
-    return render_template("console/dashboard.html", waiting=waiting, redemptions=redemptions,
-                           can_verify=console_users.may(user, "verify"))  # fmt: skip
+    members = db.session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(Member.primary_org_id.in_(select(Organisation.id).where(
+            _in_tree(Organisation.code, org))))
+    )  # fmt: skip
+    tz_name = current_app.config["APP_TIMEZONE"]
+    now = utcnow()
+    today = now.astimezone(zone(tz_name)).date()
+    monday = today - dt.timedelta(days=today.weekday())
+    this_week = dt.datetime.combine(monday, dt.time(), tzinfo=zone(tz_name))
+    active = db.session.scalar(
+        select(func.count(LedgerEntry.member_id.distinct())).where(
+            _in_tree(LedgerEntry.org_code, org),
+            LedgerEntry.occurred_at >= this_week,
+            LedgerEntry.kind == LedgerKind.AWARD,
+        )
+    )
+    first = this_week - dt.timedelta(weeks=WEEKS - 1)
+    by_category = _weekly_by_category(org, first, WEEKS)
+    totals = [sum(week) for week in zip(*by_category.values(), strict=True)] or [0] * WEEKS
+    labels = [f"{(monday - dt.timedelta(weeks=WEEKS - 1 - i)):%m-%d}" for i in range(WEEKS)]
+    chart = charts.bars(list(zip(labels, totals, strict=True)), _("近 12 周每周积分"), 3)
+    words = category_words()
+    categories = [
+        (words.get(c, c), sum(weeks), weeks[-1]) for c, weeks in sorted(by_category.items())
+    ]
+    month = OpenPeriods.at(now, tz_name).current[PeriodKind.MONTH]
+    _total, lines = read.page(get_redis(), org, month, TOTAL, TOP, 0, archived=False)
+    names = read.names(line.member_id for line in lines)
+    top = [(line, names.get(line.member_id, read.HIDDEN_NAME)) for line in lines]
+    return render_template(
+        "console/dashboard.html",
+        waiting=waiting,
+        redemptions=redemptions,
+        members=members,
+        active=active,
+        chart=chart,
+        categories=categories,
+        points_12w=sum(totals),
+        top=top,
+        month=month,
+        can_verify=console_users.may(user, "verify"),
+    )

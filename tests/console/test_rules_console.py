@@ -1,0 +1,137 @@
+"""The rules page: the effective rules with where each comes from, for every role; checking a
+candidate of the organisation's own file shows its errors with line numbers, or the
+simulation, and never changes the rules in force."""
+
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEntry
+from app.services.rules import current_rules, registry
+
+from ..conftest import ROOT
+from ..factories import ConsoleUserFactory
+from ..partner_api import hazard, shift
+from ..web.conftest import text_of
+from .test_console import sign_in
+
+XIAODIAN = (ROOT / "rules" / "sx.ty.xiaodian.yaml").read_text(encoding="utf-8")
+ROLES = ["admin", "verifier", "station", "viewer"]
+
+
+def _directory_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "rules").iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _staff(app, org: str = "sx.ty.xiaodian", role: str = "admin"):
+    ConsoleUserFactory(username="u", org_code=org, role=role)
+    db.session.commit()
+    return sign_in(app, "u")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_the_effective_rules_with_their_origin(app_ctx, orgs, role):
+    page = text_of(_staff(app_ctx, role=role).client.get("/console/rules"))
+    # the district's own rule, the province's inherited one, and what it switched off
+    assert "周末先锋岗加分" in page and "sx.ty.xiaodian.yaml:25" in page
+    assert "min(event.data.hours, 6)" in page
+    assert "sx.yaml:" in page and "继承" in page
+    assert "停用了上级规则：safety-message" in page
+    assert ("检查并模拟" in page) is (role == "admin")
+
+
+def test_the_rules_of_an_organisation_without_a_file_are_its_ancestors(app_ctx, orgs):
+    page = text_of(_staff(app_ctx, org="sx.ty.xiaodian.pingyang.station-01").client.get(
+        "/console/rules"))  # fmt: skip
+    assert "周末先锋岗加分" in page and "sx.ty.xiaodian.pingyang.yaml" in page
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_admins_check_a_candidate(app_ctx, orgs, role):
+    staff = _staff(app_ctx, role=role)
+    response = staff.post("/console/rules/check", {"text": XIAODIAN})
+    assert response.status_code == (200 if role == "admin" else 403)
+
+
+def test_the_form_is_prefilled_with_the_file_in_force(app_ctx, orgs):
+    page = _staff(app_ctx).client.get("/console/rules").get_data(as_text=True)
+    assert "id: xd-weekend-shift" in page and "不会生效" in page
+
+
+def _unknown_field() -> str:
+    lines = XIAODIAN.split("\n")
+    assert lines[20] == "    category: governance"
+    return "\n".join([*lines[:21], "    colour: red", *lines[21:]])
+
+
+@pytest.mark.parametrize(("candidate", "where", "words"), [
+    (XIAODIAN.replace("name: 小店区\n", "name: [小店区\n", 1), "sx.ty.xiaodian.yaml:7:", "YAML"),
+    (_unknown_field(), "sx.ty.xiaodian.yaml:22:", "colour"),
+    (XIAODIAN.replace("points: min(event.data.hours, 6)", "points: min(event.data.hours,, 6)"),
+     "sx.ty.xiaodian.yaml:31:", "points"),
+])  # fmt: skip
+def test_a_broken_candidate_shows_its_line_and_changes_nothing(app_ctx, orgs, candidate, where,
+                                                                words):  # fmt: skip
+    version, digest = current_rules().version, _directory_digest()
+    staff = _staff(app_ctx)
+    response = staff.post("/console/rules/check", {"text": candidate})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert where in page and words in page and "这个版本不能使用" in page
+    assert "现行规则没有任何改变" in page
+    line = int(where.split(":")[1])
+    assert f'<tr id="L{line}" class="error">' in response.get_data(as_text=True)
+    assert current_rules().version == version and _directory_digest() == digest
+    assert registry().reload().ruleset.version == version
+    entry = db.session.scalar(select(AuditEntry))
+    assert (entry.action, entry.target, entry.username) == (
+        "rules.check",
+        "rules:sx.ty.xiaodian",
+        "u",
+    )
+    assert entry.after["errors"] >= 1 and entry.after["candidate"] is None
+
+
+def test_an_uploaded_file_is_checked_and_too_large_is_refused(app_ctx, orgs):
+    import io
+
+    staff = _staff(app_ctx)
+    broken = _unknown_field().encode()
+    response = staff.client.post("/console/rules/check", data={
+        "csrf": staff.csrf(), "text": "", "file": (io.BytesIO(broken), "mine.yaml")},
+        content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 422 and "sx.ty.xiaodian.yaml:22:" in text_of(response)
+    big = b"# " + b"x" * (256 * 1024) + b"\n"
+    response = staff.client.post("/console/rules/check", data={
+        "csrf": staff.csrf(), "file": (io.BytesIO(big), "big.yaml")},
+        content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 400 and "文件不能超过 256 KB" in text_of(response)
+    assert staff.post("/console/rules/check", {"text": "  "}).status_code == 400
+
+
+def test_a_good_candidate_shows_the_simulation(app_ctx, partner_api, rider):
+    partner_api.put_member("r2", name="李大明")
+    for i in range(3):
+        assert partner_api.post_event(shift(f"s{i}", days_ago=1 + i)).status_code == 201
+    assert partner_api.post_event(hazard("h1", member="r2", days_ago=2)).status_code == 201
+    version, digest = current_rules().version, _directory_digest()
+    text = (ROOT / "rules" / "sx.yaml").read_text(encoding="utf-8")
+    text = text.replace("points: 5 * min(event.data.hours, 8)",
+                        "points: 10 * min(event.data.hours, 8)", 1)  # fmt: skip
+    text = text[: text.index("\nexamples:")] + "\n"  # the examples expect the old points
+    staff = _staff(app_ctx, org="sx")
+    response = staff.post("/console/rules/check", {"text": text})
+    page = text_of(response)
+    assert response.status_code == 200, page
+    assert "没有错误" in page and "重放了 4 条活动" in page
+    assert "现行规则共 55 分，新版本共 100 分" in page
+    assert "张*华" in page and "张小华" not in page  # masked
+    assert current_rules().version == version and _directory_digest() == digest
+    entry = db.session.scalar(select(AuditEntry))
+    assert entry.action == "rules.check" and entry.after["errors"] == 0
+    assert entry.after["candidate"] not in (None, version)
