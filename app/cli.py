@@ -58,6 +58,25 @@ def rules_schema(output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@rules_cli.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--note", default=None, help="Why: shown with the version.")
+def rules_publish(directory: str, note: str | None) -> None:
+    """Check DIRECTORY and make it the rules version in force, for every process (each
+    switches within RULES_POLL_SECONDS). Publishing an earlier version again rolls back."""
+    from .services.rules import publish
+
+    try:
+        ruleset = publish(directory, "cli", note)
+        db.session.commit()
+    except AppError as exc:
+        for line in exc.details.get("errors", []) if isinstance(exc.details, dict) else []:
+            click.echo(line, err=True)
+        raise click.ClickException(exc.message) from None
+    click.echo(f"rules version {ruleset.version} published: {ruleset.rule_count} rules in "
+               f"{len(ruleset.files)} files")  # fmt: skip
+
+
 @rules_cli.command("simulate")
 @click.option("--rules", "directory", required=True, type=click.Path(file_okay=False),
               help="The candidate rules directory.")  # fmt: skip

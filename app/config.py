@@ -13,6 +13,7 @@ DEFAULTS: dict[str, object] = {
     "DATABASE_URL": None,  # None: a SQLite file in the instance folder
     "REDIS_URL": None,  # None: an in-process Redis stand-in (fakeredis), jobs run inline
     "RULES_DIR": "rules",
+    "RULES_POLL_SECONDS": 5,  # how often a process looks for a newly published rules version
     "APP_TIMEZONE": "Asia/Shanghai",
     "SECRET_KEY": "dev-only-change-me",
     "PHONE_HASH_KEY": None,  # None: derived from SECRET_KEY
@@ -43,6 +44,7 @@ ENVIRONMENT = (
     "DATABASE_URL",
     "REDIS_URL",
     "RULES_DIR",
+    "RULES_POLL_SECONDS",
     "APP_TIMEZONE",
     "SECRET_KEY",
     "PHONE_HASH_KEY",
@@ -56,6 +58,7 @@ ENVIRONMENT = (
     "SESSION_COOKIE_SECURE",
 )
 _INTEGERS = {
+    "RULES_POLL_SECONDS",
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",

@@ -30,6 +30,7 @@ from app.models import (
     PartnerMember,
     Redemption,
     RewardUsage,
+    RuleVersion,
 )
 from app.services.console_users import hash_password
 
@@ -299,3 +300,14 @@ class AuditEntryFactory(Base):
     org_code = "sx.dt.pingcheng"
     action = "test.action"
     target = "event:1"
+
+
+class RuleVersionFactory(Base):
+    """A stored rules version; real ones come from services.rules.publish."""
+
+    class Meta:
+        model = RuleVersion
+
+    version = factory.Sequence(lambda n: f"v{n:011d}")
+    files = factory.LazyFunction(lambda: {"sx.yaml": "org: sx\nname: 山西省\n"})
+    published_by = "tester"

@@ -3,7 +3,7 @@
 from .achievement import BadgeGrant, LevelChange
 from .base import Base
 from .board import BoardArchive, BoardPeriod
-from .console import AuditEntry, ConsoleUser, Role
+from .console import AuditEntry, ConsoleUser, Role, RuleVersion
 from .emergency import Emergency
 from .event import Event, EventStatus
 from .ledger import EARNING_KINDS, LedgerEntry, LedgerKind
@@ -43,4 +43,5 @@ __all__ = [
     "RedemptionStatus",
     "RewardUsage",
     "Role",
+    "RuleVersion",
 ]

@@ -50,3 +50,18 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(300))  # what it changed: "event:123"
     before: Mapped[dict | None]
     after: Mapped[dict | None]
+
+
+class RuleVersion(Base):
+    """A published rule set: every file of the rules directory as it was, so that any version
+    a ledger entry names can be loaded again. The newest ``published_at`` is in force, in
+    every process (``services.rules`` polls for it); publishing an older version again
+    rolls back to it."""
+
+    __tablename__ = "rule_versions"
+
+    version: Mapped[str] = mapped_column(String(16), primary_key=True)
+    files: Mapped[dict]  # file name -> text
+    published_at: Mapped[moment] = mapped_column(default=utcnow, index=True)
+    published_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(500))

@@ -1,30 +1,55 @@
-"""The rule set the service scores with: loaded once, replaced only by a good one."""
+"""The rule set the service scores with: loaded once, replaced only by a good one.
+
+Rules come from ``RULES_DIR`` until a version is published (``publish``): then from the
+database, where every published version is kept with all its files. Each serving process looks
+for a newer published version before a request, at most every ``RULES_POLL_SECONDS``, and
+switches to it as a whole, so every process scores with the version in force within that time;
+any version a ledger entry names can be loaded again (``load_version``). A worker or command
+takes the version in force when it first needs rules.
+"""
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
+import time
+from pathlib import Path
 
 from flask import Flask, current_app
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from ..engine import LoadResult, RuleSet, load_ruleset
-from ..errors import Unavailable
+from ..errors import Invalid, Unavailable
+from ..extensions import db
+from ..models import RuleVersion
+from ..models.base import utcnow
 
 log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class RulesRegistry:
     """Per-app holder of the current ``RuleSet``. Loading is lazy (no I/O in the factory)
     and all or nothing: a directory with errors never replaces the last good rule set."""
 
-    def __init__(self, directory: str, timezone: str):
+    def __init__(self, directory: str, timezone: str, poll_seconds: float = 5.0):
         self.directory = directory
         self.timezone = timezone
+        self.poll_seconds = poll_seconds
         self._ruleset: RuleSet | None = None
         self._lock = threading.Lock()
+        self._next_poll = 0.0
+        self._published = False  # whether the rule set loaded is a published version
+        self._poll_engine = None
         self.last_result: LoadResult | None = None
 
     def current(self) -> RuleSet:
+        if self._ruleset is None:
+            self.poll()  # a published version, if there is one
         if self._ruleset is None:
             with self._lock:
                 if self._ruleset is None:
@@ -38,18 +63,118 @@ class RulesRegistry:
         result = load_ruleset(directory or self.directory, self.timezone)
         self.last_result = result
         if result.ruleset is not None:
-            self._ruleset = result.ruleset
+            self._ruleset, self._published = result.ruleset, False
             log.info("rules version %s loaded", result.ruleset.version)
         else:
             for d in result.errors[:20]:
                 log.error("rules: %s", d)
         return result
 
+    def _engine(self):
+        if self._poll_engine is None:
+            uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
+            options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+            self._poll_engine = create_engine(
+                uri, poolclass=NullPool, connect_args=options.get("connect_args", {})
+            )
+        return self._poll_engine
+
+    def poll_due(self) -> None:
+        """Poll if the interval has passed: called before a request takes any connection
+        (a request holding one could otherwise wait for a second on a small pool)."""
+        if self._next_poll <= time.monotonic():
+            self.poll()
+
+    def poll(self) -> None:
+        """Switch to the newest published version if it is not the one loaded."""
+        self._next_poll = time.monotonic() + self.poll_seconds
+        try:
+            # a connection of its own, outside the app's pool: a request holding a pooled
+            # connection must never wait for a second one; read-only, so on SQLite a plain
+            # BEGIN that takes no write lock (extensions.py)
+            with self._engine().connect().execution_options(read_only=True) as conn:
+                row = conn.execute(
+                    select(RuleVersion.version, RuleVersion.files)
+                    .order_by(RuleVersion.published_at.desc())
+                    .limit(1)
+                ).first()
+        except SQLAlchemyError:  # no database yet (before `db upgrade`), or it is down
+            return
+        if row is None:
+            if self._published:  # the published versions are gone (a restored database)
+                with self._lock:
+                    self.reload()
+            return
+        if self._ruleset is not None and self._ruleset.version == row.version:
+            return
+        with self._lock:
+            ruleset = materialise(row.files, self.timezone)
+            if ruleset is not None:
+                self._ruleset, self._published = ruleset, True
+                log.info("rules version %s (published) loaded", ruleset.version)
+
+
+def materialise(files: dict[str, str], timezone: str) -> RuleSet | None:
+    """Load a stored version's files (written to a temporary directory)."""
+    with tempfile.TemporaryDirectory(prefix="pp-rules-") as tmp:
+        for name, text in files.items():
+            (Path(tmp) / Path(name).name).write_text(text, encoding="utf-8")
+        return load_ruleset(tmp, timezone).ruleset
+
+
+def load_version(version: str) -> RuleSet | None:
+    """A published version, loaded again (for explanations and recalculation)."""
+    stored = db.session.get(RuleVersion, version)
+    if stored is None:
+        return None
+    return materialise(stored.files, current_app.config["APP_TIMEZONE"])
+
+
+def publish(directory: str, by: str, note: str | None = None) -> RuleSet:
+    """Check ``directory`` and make it the version in force for every process (within the
+    poll interval; at once in this one). Publishing a version again makes it current again (a
+    rollback). ``Invalid`` lists the errors of a directory that does not load; nothing is
+    stored then. The caller commits."""
+    result = load_ruleset(directory, current_app.config["APP_TIMEZONE"])
+    if result.ruleset is None:
+        raise Invalid(
+            f"{directory}: the rules have errors; nothing was published",
+            {"errors": [str(d) for d in result.errors[:50]]},
+            "rules_invalid",
+        )
+    files = {}
+    for path in sorted(Path(directory).iterdir()):
+        if path.is_file() and path.suffix in (".yaml", ".yml"):
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise Invalid(f"{path.name} is larger than {MAX_FILE_BYTES} bytes")
+            files[path.name] = path.read_text(encoding="utf-8")
+    ruleset = result.ruleset
+    stored = db.session.get(RuleVersion, ruleset.version)
+    if stored is None:
+        db.session.add(RuleVersion(version=ruleset.version, files=files, published_by=by,
+                                   note=note))  # fmt: skip
+    else:
+        stored.published_at, stored.published_by, stored.note = utcnow(), by, note
+    db.session.flush()
+    reg = registry()
+    reg._ruleset, reg._published = ruleset, True  # this process at once; others at their poll
+    reg._next_poll = time.monotonic() + reg.poll_seconds
+    return ruleset
+
+
+def published() -> list[RuleVersion]:
+    return list(db.session.scalars(select(RuleVersion).order_by(RuleVersion.published_at.desc())))
+
 
 def init_app(app: Flask) -> None:
     app.extensions["pioneer.rules"] = RulesRegistry(
-        app.config["RULES_DIR"], app.config["APP_TIMEZONE"]
+        app.config["RULES_DIR"], app.config["APP_TIMEZONE"], app.config["RULES_POLL_SECONDS"]
     )
+    app.before_request(_poll_due)
+
+
+def _poll_due() -> None:
+    registry().poll_due()
 
 
 def registry() -> RulesRegistry:
