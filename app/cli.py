@@ -61,9 +61,14 @@ def rules_schema(output: str | None) -> None:
 @rules_cli.command("publish")
 @click.argument("directory", type=click.Path(file_okay=False, exists=True))
 @click.option("--note", default=None, help="Why: shown with the version.")
-def rules_publish(directory: str, note: str | None) -> None:
+@click.option("--recalculate-from", "since", type=click.DateTime(["%Y-%m-%d"]),
+              help="Then re-score the events since this local date (an RQ job).")  # fmt: skip
+def rules_publish(directory: str, note: str | None, since) -> None:
     """Check DIRECTORY and make it the rules version in force, for every process (each
-    switches within RULES_POLL_SECONDS). Publishing an earlier version again rolls back."""
+    switches within RULES_POLL_SECONDS). Publishing an earlier version again rolls back.
+    With --recalculate-from, stored events since that date are re-scored under it by
+    appending reversing and new ledger entries (see `flask jobs` for its progress)."""
+    from .jobs.rules import enqueue_recalculation
     from .services.rules import publish
 
     try:
@@ -75,6 +80,15 @@ def rules_publish(directory: str, note: str | None) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(f"rules version {ruleset.version} published: {ruleset.rule_count} rules in "
                f"{len(ruleset.files)} files")  # fmt: skip
+    if since is not None:
+        job = enqueue_recalculation(ruleset.version, since.date())
+        result = job.return_value() if job.is_finished else None
+        if result is not None:  # run inline (no REDIS_URL)
+            click.echo(f"recalculated since {since.date()}: {result['events']} events, "
+                       f"{result['changed']} changed, -{result['reversed_points']} "
+                       f"+{result['credited_points']} points")  # fmt: skip
+        else:
+            click.echo(f"recalculation job {job.id} queued; see: flask --app app jobs {job.id}")
 
 
 @rules_cli.command("simulate")

@@ -114,8 +114,10 @@ def simulate(current: RuleSet, candidate: RuleSet, start: dt.date, end: dt.date,
         before = _awarded(events)
         for event in events:
             mine = counters.setdefault(event.member_id, {})
-            points_by_rule = _score(candidate, event, facts[event.member_id], mine, emergencies,
-                                    partners.get(event.partner_id, ""))  # fmt: skip
+            partner = partners.get(event.partner_id, "")
+            points_by_rule = score_event(
+                candidate, event, facts[event.member_id], mine, emergencies, partner
+            )
             old = before.get(event.id, {})
             sim.by_rule_before.update(old)
             sim.by_rule_after.update(points_by_rule)
@@ -149,8 +151,10 @@ def _awarded(events: list[Event]) -> dict[int, Tally]:
     return out
 
 
-def _score(rules: RuleSet, event: Event, member: MemberFacts, counters: dict,
+def score_event(rules: RuleSet, event: Event, member: MemberFacts, counters: dict,
            emergencies: list[Emergency], partner: str) -> Tally:  # fmt: skip
+    """What ``event`` earns per rule under ``rules`` (counters move on): as confirmed when an
+    organisation confirmed it, with only the rules needing no verification otherwise."""
     facts = EventFacts(event.type, event.org_code, event.occurred_at, stored_data(rules, event),
                        partner)  # fmt: skip
     emergency = _emergency(emergencies, event)
