@@ -42,6 +42,7 @@ from .achievements import (
     month_number,
     week_number,
 )
+from .ingest import emergency_at
 from .ledger import MemberState
 from .rewards import facts_of
 
@@ -208,8 +209,7 @@ def progress_of(rules: RuleSet, member_id: int, held: dict[str, int]) -> dict:
         local = occurred_at.astimezone(rules.tz).date()
         months.add(month_number(local))
         weeks.add(week_number(local))
-        regions = {org, *(org.rsplit(".", i)[0] for i in range(1, org.count(".") + 1))}
-        if any(e.org_code in regions and e.in_force(occurred_at) for e in emergencies):
+        if emergency_at(emergencies, org, occurred_at) is not None:
             p["em"][type_] = p["em"].get(type_, 0) + 1
     p["m"], p["w"] = sorted(months), sorted(weeks)
     e = LedgerEntry.__table__.c

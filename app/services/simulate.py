@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ..engine import EmergencyFacts, EventFacts, MemberFacts, RuleSet, add_counters, evaluate
+from ..engine import EventFacts, MemberFacts, RuleSet, add_counters, evaluate
 from ..engine.events import EventDataError, validate_event_data
 from ..engine.ruleset import ancestors
 from ..extensions import db
 from ..models import Emergency, Event, EventStatus, LedgerEntry, LedgerKind, Member, Partner
+from .ingest import emergency_at
 from .rewards import facts_of
 
 BATCH = 2_000
@@ -157,7 +158,7 @@ def score_event(rules: RuleSet, event: Event, member: MemberFacts, counters: dic
     organisation confirmed it, with only the rules needing no verification otherwise."""
     facts = EventFacts(event.type, event.org_code, event.occurred_at, stored_data(rules, event),
                        partner)  # fmt: skip
-    emergency = _emergency(emergencies, event)
+    emergency = emergency_at(emergencies, event.org_code, event.occurred_at)
     out: Tally = Tally()
     first = evaluate(rules, facts, member, counters, emergency)
     add_counters(counters, first.counters)
@@ -183,14 +184,6 @@ def stored_data(rules: RuleSet, event: Event) -> dict:
         return validate_event_data(etype, event.data or {}, rules.tz)
     except EventDataError:  # the type changed since: score what was stored
         return dict(event.data or {})
-
-
-def _emergency(emergencies: list[Emergency], event: Event) -> EmergencyFacts | None:
-    regions = set(ancestors(event.org_code))
-    for e in emergencies:
-        if e.org_code in regions and e.in_force(event.occurred_at):
-            return EmergencyFacts(e.name, e.kind)
-    return None
 
 
 def _most_affected(before: Tally, after: Tally, top: int) -> list[dict]:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
-from ..engine import EmergencyFacts, EventFacts, RuleSet, add_counters, evaluate
+from ..engine import EventFacts, RuleSet, add_counters, evaluate
 from ..engine.periods import period_keys
-from ..engine.ruleset import ancestors
 from ..extensions import db
 from ..models import (
     ConsoleUser,
@@ -35,6 +34,7 @@ from ..models.base import utcnow
 from . import boards, ledger
 from .achievements import Achievements, Trigger
 from .console_users import audit, in_scope
+from .ingest import emergency_at
 from .ingest.store import upsert
 from .rewards import facts_of
 from .simulate import stored_data
@@ -131,7 +131,7 @@ def _score(rules, event: Event, member: Member, state, writer, ach, partners, em
     facts = facts_of(member)
     local = event.occurred_at.astimezone(rules.tz)
     counters = _counters(member.id, local)
-    emergency = _emergency(emergencies, event)
+    emergency = emergency_at(emergencies, event.org_code, event.occurred_at)
     result = evaluate(
         rules,
         EventFacts(event.type, event.org_code, event.occurred_at, stored_data(rules, event),
@@ -194,11 +194,3 @@ def _counters(member_id: int, local: dt.datetime) -> dict:
         )
     )
     return {(r.bucket, r.period): (r.points, r.count) for r in rows}
-
-
-def _emergency(emergencies: list[Emergency], event: Event) -> EmergencyFacts | None:
-    regions = set(ancestors(event.org_code))
-    for e in emergencies:
-        if e.org_code in regions and e.in_force(event.occurred_at):
-            return EmergencyFacts(e.name, e.kind)
-    return None

@@ -32,7 +32,7 @@ from .parse import EventIn, Item, Later, Outcome, conflict, fail, parse_item
 from .store import Retry, SessionStore, Snapshot, Wanted, Writes
 from .store_pg import PgStore
 
-__all__ = ["EventIn", "Outcome", "clear_emergency_cache", "ingest"]
+__all__ = ["EventIn", "Outcome", "clear_emergency_cache", "emergency_at", "ingest"]
 
 DUPLICATE_REASON = "与已记录的同类时段重叠，视为重复上报，不再计分"
 ATTEMPTS = 3
@@ -111,7 +111,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
             status = EventStatus.DUPLICATE
         else:
             mine = counters.setdefault(it.member_id, {})
-            emergency = _emergency_at(emergencies, it)
+            emergency = emergency_at(emergencies, it.org, it.occurred_at)
             result = evaluate(
                 rules,
                 EventFacts(it.etype.name, it.org, it.occurred_at, it.data, partner.code),
@@ -343,12 +343,14 @@ def _emergencies(items: list[Item]) -> list[Emergency]:
     return cache[1]
 
 
-def _emergency_at(emergencies: list[Emergency], it: Item) -> EmergencyFacts | None:
+def emergency_at(emergencies: list[Emergency], org_code: str, at) -> EmergencyFacts | None:
+    """The emergency in force at ``at`` for the region of ``org_code`` (the first found), as
+    the rules engine sees it; for ingest, verification, simulation and recalculation alike."""
     if not emergencies:
         return None
-    regions = set(ancestors(it.org))
+    regions = set(ancestors(org_code))
     for e in emergencies:
-        if e.org_code in regions and e.in_force(it.occurred_at):
+        if e.org_code in regions and e.in_force(at):
             return EmergencyFacts(e.name, e.kind)
     return None
 
