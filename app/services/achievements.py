@@ -88,20 +88,7 @@ class Achievements:
     ) -> None:
         """Count one accepted event in the member's progress (``earned``: points by
         category it was credited)."""
-        p = state.progress
-        counts = p.setdefault("n", {})
-        counts[etype.name] = counts.get(etype.name, 0) + 1
-        sums = p.setdefault("sum", {})
-        for name, spec in etype.fields.items():
-            value = data.get(name)
-            if spec.type in ("number", "integer") and type(value) in (int, float):
-                key = f"{etype.name}|{name}"
-                sums[key] = _tidy(sums.get(key, 0) + value)
-        _add_sorted(p.setdefault("m", []), month_number(local.date()))
-        _add_sorted(p.setdefault("w", []), week_number(local.date()))
-        if emergency:
-            em = p.setdefault("em", {})
-            em[etype.name] = em.get(etype.name, 0) + 1
+        count_event(state.progress, etype.name, etype.fields, data, local.date(), emergency)
         self.add_earned(state, earned)
 
     @staticmethod
@@ -264,6 +251,26 @@ def ladder_org(rules: RuleSet, primary: str | None) -> str:
         if f is not None and f.levels:
             return code
     return ""
+
+
+def count_event(progress: dict, type_name: str, fields: dict, data: dict, local: dt.date,
+                emergency: bool) -> None:  # fmt: skip
+    """Add one accepted event to ``progress`` (see ``engine.badges`` for its shape): its
+    type, the number fields of ``fields`` it carries, its month and week, and whether it was
+    in an emergency. The one way progress is counted, live and when recomputed."""
+    counts = progress.setdefault("n", {})
+    counts[type_name] = counts.get(type_name, 0) + 1
+    sums = progress.setdefault("sum", {})
+    for name, spec in fields.items():
+        value = (data or {}).get(name)
+        if spec.type in ("number", "integer") and type(value) in (int, float):
+            key = f"{type_name}|{name}"
+            sums[key] = _tidy(sums.get(key, 0) + value)
+    _add_sorted(progress.setdefault("m", []), month_number(local))
+    _add_sorted(progress.setdefault("w", []), week_number(local))
+    if emergency:
+        em = progress.setdefault("em", {})
+        em[type_name] = em.get(type_name, 0) + 1
 
 
 def _add_sorted(numbers: list[int], x: int) -> None:

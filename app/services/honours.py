@@ -39,8 +39,7 @@ from .achievements import (
     Trigger,
     badge_key,
     badges_in_force,
-    month_number,
-    week_number,
+    count_event,
 )
 from .ingest import emergency_at
 from .ledger import MemberState
@@ -188,30 +187,20 @@ def close_badges(rules: RuleSet, now: dt.datetime | None = None) -> list[dict]:
     return out
 
 
-def progress_of(rules: RuleSet, member_id: int, held: dict[str, int]) -> dict:
+def progress_of(rules: RuleSet, member_id: int, held: dict[str, int],
+                emergencies: list[Emergency]) -> dict:  # fmt: skip
     """A member's progress recomputed from its stored events and ledger."""
     p: dict = {"n": {}, "sum": {}, "m": [], "w": [], "em": {}, "cat": {}, "b": dict(held)}
-    emergencies = list(db.session.scalars(select(Emergency)))
-    months, weeks = set(), set()
     events = db.session.execute(
         select(Event.type, Event.org_code, Event.occurred_at, Event.data).where(
             Event.member_id == member_id, Event.status == EventStatus.AWARDED
         )
     )
     for type_, org, occurred_at, data in events:
-        etype = rules.event_types.get(type_)
-        p["n"][type_] = p["n"].get(type_, 0) + 1
-        for name, spec in etype.fields.items() if etype else ():
-            value = (data or {}).get(name)
-            if spec.type in ("number", "integer") and type(value) in (int, float):
-                key = f"{type_}|{name}"
-                p["sum"][key] = round(p["sum"].get(key, 0) + value, 6)
-        local = occurred_at.astimezone(rules.tz).date()
-        months.add(month_number(local))
-        weeks.add(week_number(local))
-        if emergency_at(emergencies, org, occurred_at) is not None:
-            p["em"][type_] = p["em"].get(type_, 0) + 1
-    p["m"], p["w"] = sorted(months), sorted(weeks)
+        etype = rules.event_types.get(type_)  # a type since removed: counted, no fields
+        count_event(p, type_, etype.fields if etype else {}, data,
+                    occurred_at.astimezone(rules.tz).date(),
+                    emergency_at(emergencies, org, occurred_at) is not None)  # fmt: skip
     e = LedgerEntry.__table__.c
     cats = db.session.execute(
         select(e.category, func.sum(e.points))
@@ -231,6 +220,7 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
     if member_ids is not None:
         query = query.where(Member.id.in_(member_ids))
     ids = list(db.session.scalars(query))
+    emergencies = list(db.session.scalars(select(Emergency)))  # once, not per member
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(chunk)))}
@@ -238,7 +228,8 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
         writer = ledger.LedgerWriter(states=states)
         ach = Achievements(rules, writer, now)
         for member_id in chunk:
-            _recheck_member(rules, members[member_id], states[member_id], ach, now, report)
+            _recheck_member(rules, members[member_id], states[member_id], ach, now, report,
+                            emergencies)  # fmt: skip
         report["members"] += len(chunk)
         report["granted"] += len(ach.grants)
         report["levels"] += len(ach.level_changes)
@@ -251,7 +242,7 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
 
 
 def _recheck_member(rules, member: Member, state: MemberState, ach: Achievements, now,
-                    report: dict) -> None:  # fmt: skip
+                    report: dict, emergencies: list[Emergency]) -> None:  # fmt: skip
     g = BadgeGrant.__table__.c
     grants = db.session.execute(
         select(g.id, g.badge, g.n, g.bonus)
@@ -261,7 +252,9 @@ def _recheck_member(rules, member: Member, state: MemberState, ach: Achievements
     held: dict[str, list] = {}
     for row in grants:
         held.setdefault(row.badge, []).append(row)
-    state.progress = progress_of(rules, member.id, {k: len(v) for k, v in held.items()})
+    state.progress = progress_of(
+        rules, member.id, {k: len(v) for k, v in held.items()}, emergencies
+    )
     facts = facts_of(member)
     trigger = Trigger(org=facts.primary_org, occurred_at=now)
     for badge in badges_in_force(rules, facts):
