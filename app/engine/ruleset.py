@@ -16,6 +16,12 @@ def ancestors(code: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
+def within(code: str, root: str) -> bool:
+    """Whether organisation ``code`` is ``root`` or below it: ``sx.ty.a`` is within ``sx.ty``,
+    ``sx.tyx`` is not."""
+    return code == root or code.startswith(root + ".")
+
+
 def match_event_types(pattern: str, declared) -> set[str]:
     """Declared event types an ``on`` pattern names: ``*``, ``prefix.*`` or an exact type."""
     if pattern == "*":

@@ -22,7 +22,7 @@ from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..models import Appeal, AppealStatus, ConsoleUser, Organisation, Role
 from ..models.base import utcnow
-from .console_users import CAN, audit, in_scope
+from .console_users import CAN, audit, in_scope, in_subtree
 
 ANSWER_MIN, ANSWER_MAX = 5, 2000
 LIST_LIMIT = 200
@@ -42,7 +42,7 @@ _ORDER = case(
 
 
 def _subtree(user: ConsoleUser):
-    return (Appeal.org_code == user.org_code) | Appeal.org_code.startswith(user.org_code + ".")
+    return in_subtree(Appeal.org_code, user.org_code)
 
 
 def listing(user: ConsoleUser, status: str | None = None, limit: int = LIST_LIMIT) -> list[Appeal]:

@@ -14,6 +14,7 @@ import secrets
 
 from sqlalchemy import select
 
+from ..engine.ruleset import within
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..models import AuditEntry, ConsoleUser, Organisation, Role
@@ -58,9 +59,13 @@ def check_password(stored: str, password: str) -> bool:
 
 def in_scope(user: ConsoleUser, org_code: str | None) -> bool:
     """Whether ``org_code`` is the user's organisation or below it."""
-    return bool(org_code) and (
-        org_code == user.org_code or org_code.startswith(user.org_code + ".")
-    )
+    return bool(org_code) and within(org_code, user.org_code)
+
+
+def in_subtree(column, org_code: str):
+    """SQL for ``within``: ``column`` is ``org_code`` or below it. LIKE's wildcards are
+    escaped (``_`` may be part of a code), and an index on the column serves it."""
+    return (column == org_code) | column.startswith(org_code + ".", autoescape=True)
 
 
 def may(user: ConsoleUser, action: str) -> bool:

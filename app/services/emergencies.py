@@ -20,7 +20,7 @@ from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..models import ConsoleUser, Emergency, Organisation
 from ..models.base import utcnow
-from .console_users import audit, in_scope
+from .console_users import audit, in_scope, in_subtree
 from .ingest import clear_emergency_cache
 
 NAME_MIN, NAME_MAX = 2, 100
@@ -47,7 +47,7 @@ def state(emergency: Emergency, now: dt.datetime) -> EmergencyState:
 
 
 def _subtree(user: ConsoleUser, column):
-    return (column == user.org_code) | column.startswith(user.org_code + ".")
+    return in_subtree(column, user.org_code)
 
 
 def of_subtree(user: ConsoleUser, limit: int = LIST_LIMIT) -> list[Emergency]:

@@ -21,6 +21,7 @@ from ..extensions import db
 from ..models import LedgerEntry, Member, Organisation, Redemption
 from .boards.keys import BOARD_KINDS, PeriodKind, mask_name, parse_period, period_span
 from .boards.read import HIDDEN_NAME
+from .console_users import in_subtree
 
 CATEGORIES = tuple(c.value for c in Category)
 BATCH = 1000  # rows fetched per round trip, and written per CSV chunk
@@ -34,10 +35,6 @@ def month_span(month: str, tz_name: str) -> tuple[dt.datetime, dt.datetime]:
     return period_span(kind, first, tz_name)
 
 
-def _in_tree(column, org_code: str):
-    return (column == org_code) | column.startswith(org_code + ".", autoescape=True)
-
-
 def member_points(org_code: str, start: dt.datetime, end: dt.datetime) -> Iterator[tuple]:
     """Per member with board points from activity in ``org_code``'s subtree in [start, end):
     (member id, masked name, primary organisation code and name, points per category in
@@ -46,7 +43,7 @@ def member_points(org_code: str, start: dt.datetime, end: dt.datetime) -> Iterat
     query = (
         select(e.member_id, e.category, func.sum(e.points))
         .where(
-            _in_tree(e.org_code, org_code),
+            in_subtree(e.org_code, org_code),
             e.occurred_at >= start,
             e.occurred_at < end,
             e.kind.in_([str(k) for k in BOARD_KINDS]),
@@ -92,7 +89,7 @@ def redemptions(org_code: str, start: dt.datetime, end: dt.datetime,
         select(r.code, r.name, r.org_code, Organisation.name, r.status, r.created_at,
                r.decided_at, r.cost)
         .outerjoin(Organisation, Organisation.code == r.org_code)
-        .where(_in_tree(r.org_code, org_code), r.created_at >= start, r.created_at < end)
+        .where(in_subtree(r.org_code, org_code), r.created_at >= start, r.created_at < end)
         .order_by(r.created_at, r.id),
         execution_options={"yield_per": BATCH},
     )  # fmt: skip

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from ..engine import RuleSet
 from ..engine.badges import BADGE_KINDS, grants_due
 from ..engine.model import Badge
+from ..engine.ruleset import within
 from ..extensions import db
 from ..models import (
     BadgeGrant,
@@ -64,14 +65,10 @@ def _board_fits(badge: Badge, scope: str, org_kinds: dict[str, str]) -> bool:
     """Whether the board of ``scope`` is of the badge's kind and inside its organisation."""
     board = badge.params["board"]
     if scope.startswith(INDUSTRY_PREFIX) or scope == "ind":
-        return board == "industry" and (
-            not badge.org.startswith("ind") or scope == badge.org or
-            scope.startswith(badge.org + ".")
-        )  # fmt: skip
+        return board == "industry" and (not badge.org.startswith("ind") or within(scope, badge.org))
     if board == "industry" or scope.startswith("partner:"):
         return False
-    inside = scope == badge.org or scope.startswith(badge.org + ".")
-    return inside and (board == "org" or org_kinds.get(scope) == board)
+    return within(scope, badge.org) and (board == "org" or org_kinds.get(scope) == board)
 
 
 def grant_rank_badges(rules: RuleSet, period: str, now: dt.datetime | None = None) -> dict:

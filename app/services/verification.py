@@ -33,7 +33,7 @@ from ..models import (
 from ..models.base import utcnow
 from . import boards, ledger
 from .achievements import Achievements, Trigger
-from .console_users import audit, in_scope
+from .console_users import audit, in_scope, in_subtree
 from .ingest import emergency_at
 from .ingest.store import upsert
 from .rewards import facts_of
@@ -54,7 +54,7 @@ def pending(user: ConsoleUser, limit: int = 50, before: int | None = None) -> li
     """Events waiting for verification in the user's subtree, oldest first."""
     query = select(Event).where(
         Event.status == EventStatus.PENDING,
-        (Event.org_code == user.org_code) | Event.org_code.startswith(user.org_code + "."),
+        in_subtree(Event.org_code, user.org_code),
     )
     if before is not None:
         query = query.where(Event.id > before)

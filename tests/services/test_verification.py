@@ -93,3 +93,12 @@ def test_a_bulk_approval_decides_each_pending_event_once(partner_api, rider):
     member = db.session.get(Member, events[0].member_id)
     db.session.refresh(member)
     assert member.balance == _ledger_sum(member.id)
+
+
+def test_an_organisation_code_with_a_wildcard_character_sees_only_its_own_subtree(
+    partner_api, rider
+):
+    _pending(partner_api)  # at sx.dt.pingcheng
+    # "_" matches any one character in SQL LIKE: unescaped, sx.d_ would reach sx.dt
+    assert verification.pending(ConsoleUserFactory(org_code="sx.d_")) == []
+    assert len(verification.pending(ConsoleUserFactory(org_code="sx.dt"))) == 1

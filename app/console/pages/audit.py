@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import AuditEntry, ConsoleUser
+from ...services.console_users import in_subtree
 from ...web.pages.history import parse_id
 from .. import bp
 from .common import current_user, user_required
@@ -17,10 +18,7 @@ PAGE = 100
 def entries(user: ConsoleUser, before: int | None = None, limit: int = PAGE) -> list[AuditEntry]:
     """Audit entries of the user's subtree, newest first; ``before``: the id of the last entry
     of the previous page."""
-    tree = (AuditEntry.org_code == user.org_code) | AuditEntry.org_code.startswith(
-        user.org_code + ".", autoescape=True
-    )
-    query = select(AuditEntry).where(tree)
+    query = select(AuditEntry).where(in_subtree(AuditEntry.org_code, user.org_code))
     if before is not None:
         query = query.where(AuditEntry.id < before)
     return list(db.session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))

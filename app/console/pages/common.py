@@ -29,6 +29,7 @@ from ...redis_client import get_redis
 from ...services import console_users
 from ...services.boards import read
 from ...services.boards.keys import BOARD_KINDS, TOTAL, OpenPeriods, PeriodKind
+from ...services.console_users import in_subtree
 from ...web import auth as web_auth
 from ...web import charts, i18n
 from ...web.pages.history import category_words
@@ -124,11 +125,6 @@ def logout():
     return redirect(url_for("console.login"))
 
 
-def _in_tree(column, org_code: str):
-    """``column`` is ``org_code`` or below it (the (org_code, occurred_at) index serves it)."""
-    return (column == org_code) | column.startswith(org_code + ".", autoescape=True)
-
-
 def _weekly_by_category(org_code: str, first: dt.datetime, weeks: int) -> dict[str, list[int]]:
     """Board points per category and week of the subtree, the oldest week first: one
     GROUP BY over the ledger, a conditional sum per week (portable, no date functions)."""
@@ -142,7 +138,7 @@ def _weekly_by_category(org_code: str, first: dt.datetime, weeks: int) -> dict[s
     rows = db.session.execute(
         select(e.category, *sums)
         .where(
-            _in_tree(e.org_code, org_code),
+            in_subtree(e.org_code, org_code),
             e.occurred_at >= bounds[0],
             e.occurred_at < bounds[-1],
             e.kind.in_([str(k) for k in BOARD_KINDS]),
@@ -160,18 +156,18 @@ def dashboard():
     waiting = db.session.scalar(
         select(func.count())
         .select_from(Event)
-        .where(Event.status == EventStatus.PENDING, _in_tree(Event.org_code, org))
+        .where(Event.status == EventStatus.PENDING, in_subtree(Event.org_code, org))
     )
     redemptions = db.session.scalar(
         select(func.count())
         .select_from(Redemption)
-        .where(Redemption.status == RedemptionStatus.PENDING, _in_tree(Redemption.org_code, org))
+        .where(Redemption.status == RedemptionStatus.PENDING, in_subtree(Redemption.org_code, org))
     )
     members = db.session.scalar(
         select(func.count())
         .select_from(Member)
         .where(Member.primary_org_id.in_(select(Organisation.id).where(
-            _in_tree(Organisation.code, org))))
+            in_subtree(Organisation.code, org))))
     )  # fmt: skip
     tz_name = current_app.config["APP_TIMEZONE"]
     now = utcnow()
@@ -180,7 +176,7 @@ def dashboard():
     this_week = dt.datetime.combine(monday, dt.time(), tzinfo=zone(tz_name))
     active = db.session.scalar(
         select(func.count(LedgerEntry.member_id.distinct())).where(
-            _in_tree(LedgerEntry.org_code, org),
+            in_subtree(LedgerEntry.org_code, org),
             LedgerEntry.occurred_at >= this_week,
             LedgerEntry.kind == LedgerKind.AWARD,
         )

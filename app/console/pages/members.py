@@ -15,6 +15,7 @@ from ...errors import Invalid
 from ...extensions import db
 from ...models import ConsoleUser, Member, MemberOrg, Organisation, Partner, PartnerMember
 from ...services import adjustments, console_users
+from ...services.console_users import in_subtree
 from ...services.ledger import ledger_page
 from ...services.rules import current_rules
 from ...web.pages.history import category_words, kind_words, parse_id
@@ -25,22 +26,22 @@ LIMIT = 50
 QUERY_MAX = 100
 
 
-def _in_tree(column, user: ConsoleUser):
-    return (column == user.org_code) | column.startswith(user.org_code + ".", autoescape=True)
-
-
-def in_subtree(user: ConsoleUser):
+def member_in_subtree(user: ConsoleUser):
     """The condition that a member is in the user's subtree."""
     return or_(
-        Member.primary_org_id.in_(select(Organisation.id).where(_in_tree(Organisation.code, user))),
-        exists().where(MemberOrg.member_id == Member.id, _in_tree(MemberOrg.org_code, user)),
+        Member.primary_org_id.in_(
+            select(Organisation.id).where(in_subtree(Organisation.code, user.org_code))
+        ),
+        exists().where(
+            MemberOrg.member_id == Member.id, in_subtree(MemberOrg.org_code, user.org_code)
+        ),
     )
 
 
 def search(user: ConsoleUser, text: str, limit: int = LIMIT) -> list[Member]:
     """Members of the subtree whose name contains ``text`` (any case), or whom a partner
     knows by the reference ``text``; the newest first when ``text`` is empty."""
-    query = select(Member).where(in_subtree(user))
+    query = select(Member).where(member_in_subtree(user))
     text = text.strip()
     if text:
         by_ref = select(PartnerMember.member_id).where(PartnerMember.ref == text)
@@ -54,7 +55,9 @@ def search(user: ConsoleUser, text: str, limit: int = LIMIT) -> list[Member]:
 
 def member_in_scope(user: ConsoleUser, member_id: int) -> Member:
     """The member, if in the user's subtree; else 404 (whether it exists or not)."""
-    member = db.session.scalar(select(Member).where(Member.id == member_id, in_subtree(user)))
+    member = db.session.scalar(
+        select(Member).where(Member.id == member_id, member_in_subtree(user))
+    )
     if member is None:
         abort(404)
     return member

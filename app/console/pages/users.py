@@ -15,6 +15,7 @@ from ...errors import Conflict, Invalid, NotFound
 from ...extensions import db
 from ...models import Organisation, Role
 from ...services import console_users
+from ...services.console_users import in_subtree
 from .. import bp
 from .common import current_user, user_required
 
@@ -34,10 +35,7 @@ def _page(form: dict | None = None, errors: dict | None = None, status: int = 20
     admin = current_user()
     orgs = db.session.scalars(
         select(Organisation)
-        .where(
-            (Organisation.code == admin.org_code)
-            | Organisation.code.startswith(admin.org_code + ".", autoescape=True)
-        )
+        .where(in_subtree(Organisation.code, admin.org_code))
         .order_by(Organisation.code)
     )
     return render_template(

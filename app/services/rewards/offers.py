@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from ...engine import MemberFacts, RuleSet
 from ...engine.model import Reward
 from ...engine.periods import period_key
-from ...engine.ruleset import ancestors
+from ...engine.ruleset import ancestors, within
 from ...errors import NotFound
 from ...extensions import db
 from ...models import (
@@ -41,12 +41,7 @@ def find_reward(rules: RuleSet, key: str) -> Reward:
 
 def catalogue(rules: RuleSet, org: str) -> list[Reward]:
     """Rewards offered at ``org`` and at every organisation below it."""
-    return [
-        r
-        for code, f in sorted(rules.files.items())
-        if code == org or code.startswith(org + ".")
-        for r in f.rewards
-    ]
+    return [r for code, f in sorted(rules.files.items()) if within(code, org) for r in f.rewards]
 
 
 @dataclass(frozen=True)
@@ -86,9 +81,7 @@ def eligibility(rules: RuleSet, reward: Reward, facts: MemberFacts, progress: di
                            {"min_level": reward.min_level, "level": facts.level})  # fmt: skip
     if reward.party_member_only and not facts.party_member:
         return Refusal("not_eligible", "仅限党员兑换", {"party_member": True})
-    if reward.subtree and not any(
-        o == reward.subtree or o.startswith(reward.subtree + ".") for o in facts.orgs
-    ):
+    if reward.subtree and not any(within(o, reward.subtree) for o in facts.orgs):
         return Refusal(
             "not_eligible", "仅限本组织及下属组织的成员兑换", {"subtree": reward.subtree}
         )
