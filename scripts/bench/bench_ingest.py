@@ -412,7 +412,16 @@ def run_phase(phase: Phase, port: int, key, path: str, bodies: list[bytes], seco
             phase.errors += errors
             phase.requests += len(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(phase.clients)]
+    phase.seconds, cpu = run_threads(worker, phase.clients, meter)
+    if meter:
+        phase.cpu = cpu
+    return phase
+
+
+def run_threads(worker, clients: int, meter: CpuMeter | None = None) -> tuple[float, dict]:
+    """Run ``worker`` in ``clients`` threads started together; (wall seconds, the CPU the
+    meter measured meanwhile, or {} without one). Every bench's load phases run this way."""
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
     if meter:
         meter.start()
     started = time.perf_counter()
@@ -420,10 +429,8 @@ def run_phase(phase: Phase, port: int, key, path: str, bodies: list[bytes], seco
         t.start()
     for t in threads:
         t.join()
-    phase.seconds = time.perf_counter() - started
-    if meter:
-        phase.cpu = meter.stop()
-    return phase
+    seconds = time.perf_counter() - started
+    return seconds, meter.stop() if meter else {}
 
 
 # --- the data -------------------------------------------------------------------------------
@@ -636,13 +643,7 @@ def register(port: int, key: str, members, bodies, clients: int) -> Phase:
                 phase.errors += status != 201
         client.close()
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    phase.seconds = time.perf_counter() - started
+    phase.seconds, _ = run_threads(worker, clients)
     return phase
 
 

@@ -82,6 +82,7 @@ from bench_ingest import (
     background_busy,
     flask_cli,
     machine_ticks,
+    run_threads,
     stop_process,
 )
 
@@ -1134,13 +1135,7 @@ def get_phase(
             phase.errors += errors
             phase.first_error = phase.first_error or first
 
-    threads = [threading.Thread(target=worker) for _ in range(phase.clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    phase.seconds = time.perf_counter() - started
+    phase.seconds, _ = run_threads(worker, phase.clients)
     return phase
 
 

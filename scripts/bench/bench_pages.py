@@ -83,6 +83,7 @@ from bench_ingest import (
     background_busy,
     cpu_seconds,
     machine_ticks,
+    run_threads,
 )
 from bench_leaderboards import (
     GIB,
@@ -593,13 +594,8 @@ def over_http(port: int, riders, clients: int, args, rng) -> tuple[dict[str, Sta
             for name, seconds, status, size in mine:
                 stats[name].add(seconds, status, size)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return stats, time.perf_counter() - started
+    seconds, _ = run_threads(worker, clients)
+    return stats, seconds
 
 
 def warm_server(port: int, riders) -> None:

@@ -72,6 +72,7 @@ from bench_ingest import (
     encode,
     flask_cli,
     register,
+    run_threads,
     stations,
 )
 
@@ -203,17 +204,10 @@ def run(
             phase.errors += sum(n for s, n in statuses.items() if s not in phase.expected)
             phase.unexpected.extend(odd)
 
-    threads = [threading.Thread(target=worker) for _ in range(phase.clients)]
+    t0 = time.perf_counter()  # the workers' completion times are measured from here
+    phase.seconds, cpu = run_threads(worker, phase.clients, meter)
     if meter:
-        meter.start()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    phase.seconds = time.perf_counter() - t0
-    if meter:
-        phase.cpu = meter.stop()
+        phase.cpu = cpu
     return phase
 
 
