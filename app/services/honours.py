@@ -44,6 +44,7 @@ from .achievements import (
 )
 from .ingest import emergency_at
 from .ledger import MemberState
+from .members import facts_for
 from .rewards import facts_of
 
 INDUSTRY_PREFIX = "ind."
@@ -147,7 +148,7 @@ def grant_rank_badges(rules: RuleSet, period: str, now: dt.datetime | None = Non
             )
             ach.settle(state, facts, trigger)
             report["granted"] += 1
-        entries = _write(ach, members)
+        entries = write_decided(ach, members)
         db.session.commit()
         boards.record(entries)
     return report
@@ -161,8 +162,9 @@ def _period_text(period: str) -> str:
     return f"{period} 年榜"
 
 
-def _write(ach: Achievements, members: dict[int, Member]) -> list:
-    """Insert what ``ach`` decided; the entries for the boards, to record after the commit."""
+def write_decided(ach: Achievements, members: dict) -> list:
+    """Insert what ``ach`` decided; the entries for the boards, to record after the commit.
+    ``members``: Member rows or MemberFacts by id (for the industry)."""
     boards.live_boards()  # before the commit (see boards.live_boards)
     rows = ledger.write(ach.writer, ach.grants, ach.level_changes)
     return boards.board_entries(rows, lambda m: members[m].industry, None)
@@ -184,27 +186,31 @@ def close_badges(rules: RuleSet, now: dt.datetime | None = None) -> list[dict]:
     return out
 
 
-def progress_of(rules: RuleSet, member_id: int, held: dict[str, int],
-                emergencies: list[Emergency]) -> dict:  # fmt: skip
-    """A member's progress recomputed from its stored events and ledger."""
-    p: dict = {"n": {}, "sum": {}, "m": [], "w": [], "em": {}, "cat": {}, "b": dict(held)}
-    events = db.session.execute(
-        select(Event.type, Event.org_code, Event.occurred_at, Event.data).where(
-            Event.member_id == member_id, Event.status == EventStatus.AWARDED
+def awarded_events(member_ids) -> dict[int, list]:
+    """Each member's accepted events (type, org_code, occurred_at, data): what progress counts."""
+    e = Event.__table__.c
+    out: dict[int, list] = {}
+    for row in db.session.execute(
+        select(e.member_id, e.type, e.org_code, e.occurred_at, e.data).where(
+            e.member_id.in_(list(member_ids)), e.status == EventStatus.AWARDED
         )
-    )
-    for type_, org, occurred_at, data in events:
-        etype = rules.event_types.get(type_)  # a type since removed: counted, no fields
-        count_event(p, type_, etype.fields if etype else {}, data,
-                    occurred_at.astimezone(rules.tz).date(),
-                    emergency_at(emergencies, org, occurred_at) is not None)  # fmt: skip
-    e = LedgerEntry.__table__.c
-    cats = db.session.execute(
-        select(e.category, func.sum(e.points))
-        .where(e.member_id == member_id, e.kind.in_([*EARNED, LedgerKind.REVERSE]))
-        .group_by(e.category)
-    )
-    p["cat"] = {c: int(s) for c, s in cats if s}
+    ):
+        out.setdefault(row.member_id, []).append(row)
+    return out
+
+
+def progress_from(rules: RuleSet, events, categories: dict[str, int], held: dict[str, int],
+                  emergencies: list[Emergency]) -> dict:  # fmt: skip
+    """A member's progress recomputed from its accepted events, its points by category and
+    the grants it holds per badge."""
+    p: dict = {"n": {}, "sum": {}, "m": [], "w": [], "em": {}, "cat": dict(categories),
+               "b": dict(held)}  # fmt: skip
+    for event in events:
+        etype = rules.event_types.get(event.type)  # a type since removed: counted, no fields
+        at = event.occurred_at
+        count_event(p, event.type, etype.fields if etype else {}, event.data,
+                    at.astimezone(rules.tz).date(),
+                    emergency_at(emergencies, event.org_code, at) is not None)  # fmt: skip
     return p
 
 
@@ -220,17 +226,12 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
     emergencies = list(db.session.scalars(select(Emergency)))  # once, not per member
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
-        members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(chunk)))}
-        states = ledger.lock_members(chunk)
-        writer = ledger.LedgerWriter(states=states)
+        boards.live_boards()  # before the commit (see boards.live_boards)
+        writer = ledger.LedgerWriter(states=ledger.lock_members(chunk))
         ach = Achievements(rules, writer, now)
-        for member_id in chunk:
-            _recheck_member(rules, members[member_id], states[member_id], ach, now, report,
-                            emergencies)  # fmt: skip
-        report["members"] += len(chunk)
-        report["granted"] += len(ach.grants)
-        report["levels"] += len(ach.level_changes)
-        entries = _write(ach, members)
+        facts = facts_for(chunk)
+        recheck_batch(ach, facts, awarded_events(chunk), emergencies, report)
+        entries = write_decided(ach, facts)
         db.session.commit()
         boards.record(entries)
         if on_batch:
@@ -238,23 +239,47 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
     return report
 
 
-def _recheck_member(rules, member: Member, state: MemberState, ach: Achievements, now,
-                    report: dict, emergencies: list[Emergency]) -> None:  # fmt: skip
+def recheck_batch(ach: Achievements, facts: dict, events: dict[int, list],
+                  emergencies: list[Emergency], report: dict) -> None:  # fmt: skip
+    """Bring the badges and levels of the members ``ach.writer`` holds locked in line with
+    ``events`` (``awarded_events``) and their ledger as this transaction sees it; what it
+    decides is left in ``ach`` for the caller to write."""
+    states = ach.writer.states
+    ids = list(states)
     g = BadgeGrant.__table__.c
-    grants = db.session.execute(
-        select(g.id, g.badge, g.n, g.bonus)
-        .where(g.member_id == member.id, g.revoked_at.is_(None))
-        .order_by(g.badge, g.n)
-    ).all()
-    held: dict[str, list] = {}
-    for row in grants:
-        held.setdefault(row.badge, []).append(row)
-    state.progress = progress_of(
-        rules, member.id, {k: len(v) for k, v in held.items()}, emergencies
-    )
-    facts = facts_of(member)
-    trigger = Trigger(org=facts.primary_org, occurred_at=now)
-    for badge in badges_in_force(rules, facts):
+    held: dict[int, dict[str, list]] = {}
+    for row in db.session.execute(
+        select(g.member_id, g.id, g.badge, g.n, g.bonus)
+        .where(g.member_id.in_(ids), g.revoked_at.is_(None))
+        .order_by(g.member_id, g.badge, g.n)
+    ):
+        held.setdefault(row.member_id, {}).setdefault(row.badge, []).append(row)
+    e = LedgerEntry.__table__.c
+    categories: dict[int, dict[str, int]] = {}
+    for member_id, category, points in db.session.execute(
+        select(e.member_id, e.category, func.sum(e.points))
+        .where(e.member_id.in_(ids), e.kind.in_([*EARNED, LedgerKind.REVERSE]))
+        .group_by(e.member_id, e.category)
+    ):
+        if points:
+            categories.setdefault(member_id, {})[category] = int(points)
+    for member_id in ids:
+        state, mine = states[member_id], held.get(member_id, {})
+        state.progress = progress_from(
+            ach.rules, events.get(member_id, ()), categories.get(member_id, {}),
+            {k: len(v) for k, v in mine.items()}, emergencies,
+        )  # fmt: skip
+        _bring_in_line(ach, state, facts[member_id], mine, report)
+    report["members"] += len(ids)
+    report["granted"] += len(ach.grants)
+    report["levels"] += len(ach.level_changes)
+
+
+def _bring_in_line(ach: Achievements, state: MemberState, facts, held: dict[str, list],
+                   report: dict) -> None:  # fmt: skip
+    """Withdraw the grants the member's progress no longer earns, then settle."""
+    trigger = Trigger(org=facts.primary_org, occurred_at=ach.now)
+    for badge in badges_in_force(ach.rules, facts):
         kind = BADGE_KINDS[badge.kind]
         if kind.measure is None:
             continue
@@ -263,7 +288,7 @@ def _recheck_member(rules, member: Member, state: MemberState, ach: Achievements
         due = grants_due(badge.params["at_least"], badge.repeat_every, badge.repeat_max, value)
         have = held.get(key, [])
         for row in have[due:] if due < len(have) else ():
-            _revoke(state, ach.writer, row, key, now, facts.primary_org)
+            _revoke(state, ach.writer, row, key, ach.now, facts.primary_org)
             report["revoked"] += 1
         if due < len(have):
             state.progress["b"][key] = due

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import EARNING_KINDS, BadgeGrant, LedgerEntry, LevelChange, Member
 from ..models.base import utcnow
 from ..models.ledger import entry_hash, ledger_hash_fields
+from .bulk import insert_rows
 
 
 @dataclass
@@ -145,16 +146,19 @@ def lock_members(ids) -> dict[int, MemberState]:
     }  # fmt: skip
 
 
-def write(writer: LedgerWriter, grants=(), level_changes=()) -> list[dict]:
+def write(writer: LedgerWriter, grants=(), level_changes=(), returning: bool = True) -> list[dict]:
     """Insert what ``writer`` queued (and the badge grants and level changes that go with it)
-    and move its members' totals; return the entries, each with its ``id``. The members must
-    have been locked by ``lock_members`` in this transaction."""
+    and move its members' totals; return the entries, each with its ``id`` unless
+    ``returning`` is false (bulk writers that need no ids). The members must have been
+    locked by ``lock_members`` in this transaction."""
     conn = db.session.connection()
     rows = writer.chain()
     for row in (*rows, *grants, *level_changes):
         row.pop("event_ref", None)
         row.setdefault("event_id", None)
-    if rows:
+    if rows and not returning:
+        insert_rows(LedgerEntry.__table__, rows)
+    elif rows:
         ids = conn.execute(
             insert(LedgerEntry.__table__).returning(LedgerEntry.id, sort_by_parameter_order=True),
             rows,

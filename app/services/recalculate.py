@@ -16,9 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter as Tally
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import BigInteger, any_, bindparam, cast, delete, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..engine import RuleSet
 from ..extensions import db
@@ -29,16 +32,20 @@ from ..models import (
     EventStatus,
     LedgerEntry,
     LedgerKind,
-    Member,
     Partner,
 )
 from ..models.base import utcnow
 from . import boards, honours, ledger
-from .rewards import facts_of
+from .achievements import Achievements
+from .bulk import insert_rows
+from .members import facts_for
 from .simulate import score_event
 
-BATCH = 200
+BATCH = 1_000  # members per transaction
+IN_CHUNK = 10_000  # ids per IN (...) list
 SCORED = (EventStatus.AWARDED, EventStatus.PENDING, EventStatus.NO_MATCH, EventStatus.REJECTED)
+EVENT_COLUMNS = ("id", "member_id", "partner_id", "partner_event_id", "type", "org_code",
+                 "occurred_at", "data", "status", "rules_version")  # fmt: skip
 
 
 @dataclass
@@ -49,9 +56,39 @@ class Report:
     changed: int = 0
     reversed_points: int = 0
     credited_points: int = 0
+    badges_granted: int = 0
+    badges_revoked: int = 0
+    levels: int = 0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass
+class _Run:
+    """What every batch of one recalculation shares."""
+
+    rules: RuleSet
+    start: dt.datetime  # events from here on are re-credited
+    now: dt.datetime
+    emergencies: list
+    partners: dict[int, str]  # id → code
+    categories: dict[str, str]  # rule key → category
+    report: Report
+    feeder: boards.Feeder
+
+
+@dataclass
+class _Batch:
+    """What one transaction re-scores: a batch of locked members and their events."""
+
+    run: _Run
+    writer: ledger.LedgerWriter
+    facts: dict
+    credited: dict[int, tuple[Tally, dict]]
+    events: list[tuple[int, int, str]] = field(default_factory=list)  # (id, points, status)
+    counters: list[dict] = field(default_factory=list)
+    accepted: dict[int, list] = field(default_factory=dict)  # what badges count, by member
 
 
 def recalculate(rules: RuleSet, since: dt.date, now: dt.datetime | None = None,
@@ -59,143 +96,219 @@ def recalculate(rules: RuleSet, since: dt.date, now: dt.datetime | None = None,
                 max_batches: int | None = None) -> Report:  # fmt: skip
     """Re-score the events that happened from ``since`` (local date) on; commits per batch of
     members. ``max_batches`` stops early (a resumable run in parts)."""
-    now = now or utcnow()
-    start = dt.datetime.combine(since, dt.time(), tzinfo=rules.tz)
     report = Report(rules.version)
-    emergencies = list(db.session.scalars(select(Emergency)))
-    partners = dict(db.session.execute(select(Partner.id, Partner.code)).all())
-    last = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            db.session.scalars(
-                select(Event.member_id)
-                .where(
-                    Event.occurred_at >= start,
-                    Event.status.in_(SCORED),
-                    Event.rules_version != rules.version,
-                    Event.member_id > last,
-                )
-                .group_by(Event.member_id)
-                .order_by(Event.member_id)
-                .limit(BATCH)
-            )
+    with boards.Feeder() as feeder:  # boards updated while the next batch is scored
+        run = _Run(
+            rules=rules,
+            start=dt.datetime.combine(since, dt.time(), tzinfo=rules.tz),
+            now=now or utcnow(),
+            emergencies=list(db.session.scalars(select(Emergency))),
+            partners=dict(db.session.execute(select(Partner.id, Partner.code)).all()),
+            categories={r.key: str(r.category) for c in rules.chains.values() for r in c},
+            report=report,
+            feeder=feeder,
         )
-        if not ids:
-            break
-        last = ids[-1]
-        boards.live_boards()  # before anything commits (see boards.live_boards)
-        states = ledger.lock_members(ids)
-        writer = ledger.LedgerWriter(states=states)
-        members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(ids)))}
-        for member_id in ids:
-            _member(rules, members[member_id], writer, start, now, emergencies, partners, report)
-        rows = ledger.write(writer)
-        industry = {m.id: m.industry for m in members.values()}
-        boards.record_after_commit(boards.board_entries(rows, industry.get, None))
-        db.session.commit()
-        honours.recheck(rules, ids, now)  # badges and levels on the new counts
-        report.members += len(ids)
-        batches += 1
-        if on_batch:
-            on_batch(report)
+        last: int | None = 0
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            last = _batch(run, last)
+            if last is None:
+                break
+            batches += 1
+            if on_batch:
+                on_batch(report)
     return report
 
 
-def _member(rules, member: Member, writer, start, now, emergencies, partners, report) -> None:
-    events = list(
+def _batch(run: _Run, last: int) -> int | None:
+    """Re-score the next ``BATCH`` members after ``last`` in one transaction; the last id
+    done, None when none was left."""
+    version = run.rules.version
+    ids = list(
         db.session.scalars(
-            select(Event)
-            .where(Event.member_id == member.id, Event.status.in_(SCORED))
-            .order_by(Event.occurred_at, Event.id)
+            select(Event.member_id)
+            .where(
+                Event.occurred_at >= run.start,
+                Event.status.in_(SCORED),
+                Event.rules_version != version,
+                Event.member_id > last,
+            )
+            .group_by(Event.member_id)
+            .order_by(Event.member_id)
+            .limit(BATCH)
         )
     )
-    mine = [e for e in events if e.occurred_at >= start and e.rules_version != rules.version]
-    credited = _credited([e.id for e in mine])
-    facts = facts_of(member)
+    if not ids:
+        return None
+    boards.live_boards()  # before anything commits (see boards.live_boards)
+    writer = ledger.LedgerWriter(states=ledger.lock_members(ids))
+    facts = facts_for(ids)
+    events = _events(ids)
+    credited = _credited(
+        [e.id for e in events if e.occurred_at >= run.start and e.rules_version != version]
+    )
+    batch = _Batch(run, writer, facts, credited)
+    for member_id, mine in groupby(events, key=attrgetter("member_id")):
+        _member(batch, member_id, list(mine))
+    rows = ledger.write(writer, returning=False)
+    _store_events(batch.events, version)
+    _store_counters(ids, batch.counters)
+    # badges and levels on the new counts, in the same transaction
+    ach = Achievements(run.rules, writer, run.now)
+    done = {"members": 0, "granted": 0, "revoked": 0, "levels": 0}
+    honours.recheck_batch(ach, facts, batch.accepted, run.emergencies, done)
+    industry = {m: f.industry for m, f in facts.items()}
+    entries = boards.board_entries(rows, industry.get, None) + honours.write_decided(ach, facts)
+    db.session.commit()
+    run.feeder.put(entries)
+    run.report.members += len(ids)
+    run.report.badges_granted += done["granted"]
+    run.report.badges_revoked += done["revoked"]
+    run.report.levels += done["levels"]
+    return ids[-1]
+
+
+def _events(member_ids: list[int]) -> list:
+    """The members' scored events, each member's in the order they happened."""
+    e = Event.__table__.c
+    return list(
+        db.session.execute(
+            select(*(e[c] for c in EVENT_COLUMNS))
+            .where(e.member_id.in_(member_ids), e.status.in_(SCORED))
+            .order_by(e.member_id, e.occurred_at, e.id)
+        )
+    )
+
+
+def _member(batch: _Batch, member_id: int, events: list) -> None:
+    """Replay one member's whole history; re-credit the events of the window."""
+    run = batch.run
+    rules, report, version = run.rules, run.report, run.rules.version
+    facts = batch.facts[member_id]
     counters: dict = {}
+    accepted = batch.accepted.setdefault(member_id, [])
     for event in events:
-        new = score_event(rules, event, facts, counters, emergencies,
-                                   partners.get(event.partner_id, ""))  # fmt: skip
-        if event.occurred_at < start or event.rules_version == rules.version:
-            continue  # replayed for the counts only
+        new = score_event(rules, event, facts, counters, run.emergencies,
+                          run.partners.get(event.partner_id, ""))  # fmt: skip
+        status = event.status
+        if event.occurred_at < run.start or event.rules_version == version:
+            if status == EventStatus.AWARDED:  # replayed for the counts only
+                accepted.append(event)
+            continue
         report.events += 1
-        old, last_entry = credited.get(event.id, (Tally(), {}))
+        old, last_entry = batch.credited.get(event.id, (Tally(), {}))
         if new != old:
             report.changed += 1
-            for rule in sorted(set(old) | set(new)):
-                if old[rule] == new[rule]:
-                    continue
-                fields = {
-                    "org_code": event.org_code, "partner_id": event.partner_id, "rule": rule,
-                    "rules_version": rules.version, "occurred_at": event.occurred_at,
-                    "created_at": now, "explanation": {"recalculated": rules.version},
-                    "ref": event.partner_event_id, "event_id": event.id,
-                }  # fmt: skip
-                if old[rule]:
-                    entry_id, category = last_entry[rule]
-                    writer.append(
-                        member.id,
-                        -old[rule],
-                        LedgerKind.REVERSE,
-                        reason=f"规则更新（{rules.version}）后重新计分：撤回原来的 {old[rule]} 分",
-                        category=category,
-                        reverses_id=entry_id,
-                        reverses_earning=True,
-                        **fields,
-                    )
-                    report.reversed_points += old[rule]
-                if new[rule]:
-                    writer.append(
-                        member.id,
-                        new[rule],
-                        LedgerKind.AWARD,
-                        reason=f"规则更新（{rules.version}）后重新计分：{new[rule]} 分",
-                        category=_category(rules, rule),
-                        **fields,
-                    )
-                    report.credited_points += new[rule]
-        event.points = sum(new.values())
-        event.rules_version = rules.version
-        if event.status in (EventStatus.AWARDED, EventStatus.NO_MATCH):
-            event.status = EventStatus.AWARDED if new else EventStatus.NO_MATCH
-    db.session.execute(delete(Counter).where(Counter.member_id == member.id))
-    if counters:
-        db.session.execute(
-            insert(Counter),
-            [{"member_id": member.id, "bucket": b, "period": p, "points": v[0], "count": v[1]}
-             for (b, p), v in counters.items()],
-        )  # fmt: skip
+            _recredit(batch, member_id, event, old, new, last_entry)
+        if status in (EventStatus.AWARDED, EventStatus.NO_MATCH):
+            status = EventStatus.AWARDED if new else EventStatus.NO_MATCH
+        if status == EventStatus.AWARDED:
+            accepted.append(event)
+        batch.events.append((event.id, sum(new.values()), str(status)))
+    batch.counters.extend(
+        {"member_id": member_id, "bucket": b, "period": p, "points": v[0], "count": v[1]}
+        for (b, p), v in counters.items()
+    )
+
+
+def _recredit(batch: _Batch, member_id: int, event, old: Tally, new: Tally,
+              last_entry: dict) -> None:  # fmt: skip
+    """Reverse what changed of the old award and credit the new one, rule by rule."""
+    run = batch.run
+    version = run.rules.version
+    for rule in sorted(set(old) | set(new)):
+        if old[rule] == new[rule]:
+            continue
+        fields = {
+            "org_code": event.org_code, "partner_id": event.partner_id, "rule": rule,
+            "rules_version": version, "occurred_at": event.occurred_at,
+            "created_at": run.now, "explanation": {"recalculated": version},
+            "ref": event.partner_event_id, "event_id": event.id,
+        }  # fmt: skip
+        if old[rule]:
+            entry_id, category = last_entry[rule]
+            batch.writer.append(
+                member_id,
+                -old[rule],
+                LedgerKind.REVERSE,
+                reason=f"规则更新（{version}）后重新计分：撤回原来的 {old[rule]} 分",
+                category=category,
+                reverses_id=entry_id,
+                reverses_earning=True,
+                **fields,
+            )
+            run.report.reversed_points += old[rule]
+        if new[rule]:
+            batch.writer.append(
+                member_id,
+                new[rule],
+                LedgerKind.AWARD,
+                reason=f"规则更新（{version}）后重新计分：{new[rule]} 分",
+                category=run.categories.get(rule, "other"),
+                **fields,
+            )
+            run.report.credited_points += new[rule]
+
+
+def _store_events(changes: list[tuple[int, int, str]], version: str) -> None:
+    """Give the re-scored events their points, status and version (one statement on
+    PostgreSQL)."""
+    if not changes:
+        return
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        ids, points, statuses = (list(x) for x in zip(*changes, strict=True))
+        conn.execute(
+            text(
+                "UPDATE events AS e SET points = v.points, status = v.status, "
+                "rules_version = :version FROM unnest(CAST(:ids AS bigint[]), "
+                "CAST(:points AS integer[]), CAST(:statuses AS varchar[])) "
+                "AS v(id, points, status) WHERE e.id = v.id"
+            ),
+            {"ids": ids, "points": points, "statuses": statuses, "version": version},
+        )
+        return
+    events = Event.__table__
+    conn.execute(
+        update(events)
+        .where(events.c.id == bindparam("e_id"))
+        .values(points=bindparam("e_points"), status=bindparam("e_status"), rules_version=version),
+        [{"e_id": i, "e_points": p, "e_status": s} for i, p, s in changes],
+    )
+
+
+def _store_counters(member_ids: list[int], rows: list[dict]) -> None:
+    """Replace the members' cap counters with the replayed ones."""
+    db.session.execute(delete(Counter).where(Counter.member_id.in_(member_ids)))
+    insert_rows(Counter.__table__, rows)
+
+
+def _any(column, values: list[int]):
+    """``column IN values``: as ``= ANY(array)`` on PostgreSQL, one parameter however many."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(values, ARRAY(BigInteger)))
+    return column.in_(values)
 
 
 def _credited(event_ids: list[int]) -> dict[int, tuple[Tally, dict]]:
     """Per event: points credited per rule (awards less reversals), and per rule the newest
     award entry (id, category) a reversal names."""
     out: dict[int, tuple[Tally, dict]] = {}
-    if not event_ids:
-        return out
-    rows = db.session.execute(
-        select(LedgerEntry.id, LedgerEntry.event_id, LedgerEntry.rule, LedgerEntry.points,
-               LedgerEntry.kind, LedgerEntry.category)
-        .where(LedgerEntry.event_id.in_(event_ids),
-               LedgerEntry.kind.in_([LedgerKind.AWARD, LedgerKind.REVERSE]),
-               LedgerEntry.rule.is_not(None))
-        .order_by(LedgerEntry.id)
-    )  # fmt: skip
-    for entry_id, event_id, rule, points, kind, category in rows:
-        tally, last = out.setdefault(event_id, (Tally(), {}))
-        tally[rule] += points
-        if kind == LedgerKind.AWARD:
-            last[rule] = (entry_id, category)
+    e = LedgerEntry.__table__.c
+    for at in range(0, len(event_ids), IN_CHUNK):
+        chunk = event_ids[at : at + IN_CHUNK]
+        rows = db.session.execute(
+            select(e.id, e.event_id, e.rule, e.points, e.kind, e.category)
+            .where(_any(e.event_id, chunk),
+                   e.kind.in_([LedgerKind.AWARD, LedgerKind.REVERSE]), e.rule.is_not(None))
+            .order_by(e.id)
+        )  # fmt: skip
+        for entry_id, event_id, rule, points, kind, category in rows:
+            tally, last = out.setdefault(event_id, (Tally(), {}))
+            tally[rule] += points
+            if kind == LedgerKind.AWARD:
+                last[rule] = (entry_id, category)
     for tally, _ in out.values():
         for rule in [r for r, p in tally.items() if p == 0]:
             del tally[rule]
     return out
-
-
-def _category(rules: RuleSet, rule_key: str) -> str:
-    for chain in rules.chains.values():
-        for rule in chain:
-            if rule.key == rule_key:
-                return str(rule.category)
-    return "other"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "BoardEntry",
+    "Feeder",
     "board_entries",
     "clear_closed_cache",
     "live_boards",
@@ -136,6 +138,40 @@ def record_after_commit(entries: list[BoardEntry]) -> None:
         sa_event.listen(session, "after_commit", after_commit, once=True)
         sa_event.listen(session, "after_rollback", after_rollback, once=True)
     pending.extend(entries)
+
+
+class Feeder:
+    """Records committed entries on the boards from a thread of its own, in the order given:
+    for a bulk job (a recalculation) whose Redis work can then overlap its next batch.
+
+    ``put`` after each commit; leaving the ``with`` block waits until every batch is on the
+    boards. At most ``depth`` batches wait, so a slow Redis slows the job instead of piling
+    entries up in memory."""
+
+    def __init__(self, depth: int = 2):
+        self._app = current_app._get_current_object()
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="board-feeder", daemon=True)
+
+    def __enter__(self) -> Feeder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def put(self, entries: list[BoardEntry]) -> None:
+        if entries:
+            self._queue.put(entries)
+
+    def _run(self) -> None:
+        with self._app.app_context():
+            while (entries := self._queue.get()) is not None:
+                try:
+                    record(entries)
+                except Exception:  # record logs Redis failures itself; anything else too
+                    log.exception("leaderboards not updated for %d entries", len(entries))
 
 
 def _ask_for_repair() -> None:

@@ -152,23 +152,51 @@ class Increments:
             slot[1] = min(slot[1], fraction)
 
     def script_args(self) -> tuple[list[str], list]:
+        """The Lua call's keys and arguments: one update per (board, member), however many
+        entries moved it (a batch of a member's entries costs each board once), the boards
+        that get the same change grouped into one place."""
         keys: dict[str, int] = {}
         places: dict[tuple, int] = {}
         head: list = []
         tail: list = []
-        # a zero sum is sent too: its entries still changed the member's totals, so the
-        # fraction moves (a rebuild, which sees entries, not calls, gives the same)
-        for (place, member), (points, fraction) in self.updates.items():
-            number = places.get(place)
+
+        def place(boards: tuple, children: tuple) -> int:
+            number = places.get((boards, children))
             if number is None:
-                number = places[place] = len(places) + 1
-                boards, children = _place_keys(*place)
+                number = places[(boards, children)] = len(places) + 1
                 head.append(len(boards))
-                head += [keys.setdefault(k, len(keys) + 1) for k in boards]
+                head.extend(keys.setdefault(k, len(keys) + 1) for k in boards)
                 head.append(len(children))
                 for key, child in children:
-                    head += (keys.setdefault(key, len(keys) + 1), child)
-            tail += (number, member, points, repr(fraction))
+                    head.extend((keys.setdefault(key, len(keys) + 1), child))
+            return number
+
+        # a zero sum is sent too: its entries still changed the member's totals, so the
+        # fraction moves (a rebuild, which sees entries, not calls, gives the same)
+        by_member: dict[int, dict[str, tuple]] = {}  # member → board → (points, fraction)
+        for (place_, member), (points, fraction) in self.updates.items():
+            mine = by_member.get(member)
+            if mine is None:
+                mine = by_member[member] = {}
+            for key in _place_keys(*place_)[0]:
+                slot = mine.get(key)
+                mine[key] = (
+                    (points, fraction)
+                    if slot is None
+                    else (slot[0] + points, slot[1] if slot[1] < fraction else fraction)
+                )
+        for member, mine in by_member.items():
+            groups: dict[tuple, list[str]] = {}
+            for key, change in mine.items():
+                groups.setdefault(change, []).append(key)
+            for (points, fraction), boards in groups.items():
+                tail += (place(tuple(sorted(boards)), ()), member, points, repr(fraction))
+        by_sum: dict[int, list] = {}
+        for pair, points in self.children.items():
+            if points:
+                by_sum.setdefault(points, []).append(pair)
+        for points, pairs in by_sum.items():
+            tail += (place((), tuple(sorted(pairs))), "", points, "0")
         return list(keys), [json.dumps(self.entry_ids), len(places), *head, *tail]
 
     # expanded views, for reading and tests: what each board gets
