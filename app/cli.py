@@ -63,7 +63,10 @@ def rules_schema(output: str | None) -> None:
 @click.option("--note", default=None, help="Why: shown with the version.")
 @click.option("--recalculate-from", "since", type=click.DateTime(["%Y-%m-%d"]),
               help="Then re-score the events since this local date (an RQ job).")  # fmt: skip
-def rules_publish(directory: str, note: str | None, since) -> None:
+@click.option("--parts", type=click.IntRange(1, 64), default=None,
+              help="Split the recalculation over this many jobs (one per worker), then "
+                   "rebuild the boards [default: RECALCULATE_PARTS].")  # fmt: skip
+def rules_publish(directory: str, note: str | None, since, parts: int | None) -> None:
     """Check DIRECTORY and make it the rules version in force, for every process (each
     switches within RULES_POLL_SECONDS). Publishing an earlier version again rolls back.
     With --recalculate-from, stored events since that date are re-scored under it by
@@ -81,14 +84,17 @@ def rules_publish(directory: str, note: str | None, since) -> None:
     click.echo(f"rules version {ruleset.version} published: {ruleset.rule_count} rules in "
                f"{len(ruleset.files)} files")  # fmt: skip
     if since is not None:
-        job = enqueue_recalculation(ruleset.version, since.date())
-        result = job.return_value() if job.is_finished else None
-        if result is not None:  # run inline (no REDIS_URL)
-            click.echo(f"recalculated since {since.date()}: {result['events']} events, "
-                       f"{result['changed']} changed, -{result['reversed_points']} "
-                       f"+{result['credited_points']} points")  # fmt: skip
-        else:
-            click.echo(f"recalculation job {job.id} queued; see: flask --app app jobs {job.id}")
+        for job in enqueue_recalculation(ruleset.version, since.date(), parts):
+            result = job.return_value() if job.is_finished else None
+            if result is not None and "events" in result:  # run inline (no REDIS_URL)
+                click.echo(f"recalculated since {since.date()}: {result['events']} events, "
+                           f"{result['changed']} changed, -{result['reversed_points']} "
+                           f"+{result['credited_points']} points")  # fmt: skip
+            elif result is not None:
+                click.echo("leaderboards rebuilt")
+            else:
+                click.echo(f"job {job.id} queued ({job.description}); see: "
+                           f"flask --app app jobs {job.id}")  # fmt: skip
 
 
 @rules_cli.command("simulate")

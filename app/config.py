@@ -38,6 +38,9 @@ DEFAULTS: dict[str, object] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": False,
+    # a recalculation after a publish runs as this many jobs (one per worker, each a share of
+    # the members) and then rebuilds the boards; 1: one job that keeps the boards live
+    "RECALCULATE_PARTS": 1,
 }
 
 ENVIRONMENT = (
@@ -56,6 +59,7 @@ ENVIRONMENT = (
     "LOGIN_LINK_SECONDS",
     "SESSION_DAYS",
     "SESSION_COOKIE_SECURE",
+    "RECALCULATE_PARTS",
 )
 _INTEGERS = {
     "RULES_POLL_SECONDS",
@@ -66,6 +70,7 @@ _INTEGERS = {
     "REDEMPTION_PICKUP_HOURS",
     "LOGIN_LINK_SECONDS",
     "SESSION_DAYS",
+    "RECALCULATE_PARTS",
 }
 
 

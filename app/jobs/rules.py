@@ -1,19 +1,32 @@
-"""Rules jobs, on the ``default`` queue: recalculation after a publish."""
+"""Rules jobs, on the ``default`` queue: recalculation after a publish.
+
+A recalculation runs as one job that keeps the boards live, or split over ``parts`` jobs (one
+per worker, each a share of the members) followed by a boards rebuild once all of them are
+done: the parts re-score in parallel and leave Redis alone, which is what makes a province-wide
+recalculation fast (see docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from flask import current_app
+
 from ..errors import NotFound
 from ..services.recalculate import recalculate
 from ..services.rules import load_version
 from . import app_job, enqueue, progress
+from .boards import QUEUE as BOARDS_QUEUE
+from .boards import REBUILD_TIMEOUT, rebuild_boards_job
+
+TIMEOUT = 6 * 3600
 
 
 @app_job
-def recalculate_job(version: str, since: str) -> dict:
-    """Re-score the events since ``since`` (a local date) under published ``version``.
-    Safe to run again or after an interruption: it picks up the members not done yet."""
+def recalculate_job(version: str, since: str, part: int = 0, parts: int = 1) -> dict:
+    """Re-score the events since ``since`` (a local date) under published ``version``, for
+    the members whose id is ``part`` modulo ``parts``. Safe to run again or after an
+    interruption: it picks up the members not done yet."""
     rules = load_version(version)
     if rules is None:
         raise NotFound(f"no published rules version {version!r}")
@@ -21,10 +34,26 @@ def recalculate_job(version: str, since: str) -> dict:
         rules,
         dt.date.fromisoformat(since),
         on_batch=lambda r: progress(r.members, None, **r.as_dict()),
+        part=(part, parts),
+        live_boards=parts == 1,
     )
-    return report.as_dict()
+    return report.as_dict() | {"part": part, "parts": parts}
 
 
-def enqueue_recalculation(version: str, since: dt.date):
-    return enqueue(recalculate_job, version, since.isoformat(), timeout=6 * 3600,
-                   description=f"recalculate since {since} under rules {version}")  # fmt: skip
+def enqueue_recalculation(version: str, since: dt.date, parts: int | None = None) -> list:
+    """Queue the recalculation; with ``parts`` > 1 (default ``RECALCULATE_PARTS``), as that
+    many jobs and a boards rebuild that waits for them. Returns the jobs, the rebuild last."""
+    parts = max(1, parts or current_app.config["RECALCULATE_PARTS"])
+    jobs = [
+        enqueue(recalculate_job, version, since.isoformat(), k, parts, timeout=TIMEOUT,
+                description=f"recalculate since {since} under rules {version}"
+                + (f" (part {k + 1} of {parts})" if parts > 1 else ""))
+        for k in range(parts)
+    ]  # fmt: skip
+    if parts > 1:
+        jobs.append(
+            enqueue(rebuild_boards_job, f"recalculation under {version}", False,
+                    queue_name=BOARDS_QUEUE, timeout=REBUILD_TIMEOUT, depends_on=jobs,
+                    description=f"rebuild leaderboards after the recalculation under {version}")
+        )  # fmt: skip
+    return jobs

@@ -8,6 +8,7 @@ inserted entry is detectable (``flask ledger verify``). A correction is a new ``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from enum import StrEnum
@@ -72,14 +73,24 @@ HASHED = (
 )  # fmt: skip
 
 
+_HASHED_SORTED = tuple(sorted(HASHED))  # the JSON's key order: as sort_keys would give
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def ledger_hash_fields(row) -> dict:
-    return {k: _iso(row[k]) if isinstance(row[k], dt.datetime) else row[k] for k in HASHED}
+    """The hashed fields, in the order the hash's JSON has them (sorted by name)."""
+    out = {}
+    for k in _HASHED_SORTED:
+        v = row[k]
+        out[k] = _iso(v) if isinstance(v, dt.datetime) else v
+    return out
 
 
+@functools.lru_cache(maxsize=8192)  # a batch's entries share created_at and many occurred_at
 def _iso(moment_: dt.datetime) -> str:
     return moment_.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def entry_hash(prev_hash: str, fields: dict) -> str:
-    text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = _ENCODE(fields if list(fields) == list(_HASHED_SORTED) else dict(sorted(fields.items())))
     return hashlib.sha256((prev_hash + "\n" + text).encode()).hexdigest()

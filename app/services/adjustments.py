@@ -95,5 +95,5 @@ def adjust(rules: RuleSet, user: ConsoleUser, member: Member, change: Adjustment
           {"balance": state.balance, "lifetime": state.lifetime, "level": state.level,
            "points": change.points, "category": change.category, "reason": change.reason,
            "entry": entry["id"]})  # fmt: skip
-    boards.record_after_commit(boards.board_entries(rows, {member.id: member.industry}.get, None))
+    boards.record_after_commit(boards.board_entries(rows, {member.id: member.industry}.get))
     return entry

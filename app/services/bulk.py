@@ -1,12 +1,14 @@
-"""Inserting many rows at once: with COPY on PostgreSQL, by executemany elsewhere.
+"""Statements over many rows at once, for jobs that work a batch at a time.
 
-For bulk writers that need no ids back (a recalculation's ledger entries and counters). The
-rows go in the session's transaction, like any other statement of it.
+``insert_rows``: with COPY on PostgreSQL, by executemany elsewhere, for bulk writers that need
+no ids back (a recalculation's ledger entries and counters); the rows go in the session's
+transaction like any other statement of it. ``among``: an id list condition.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Table, TypeDecorator, insert
+from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..extensions import db
 
@@ -34,3 +36,12 @@ def insert_rows(table: Table, rows: list[dict]) -> None:
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([convert[c](row[c]) if c in convert else row[c] for c in columns])
+
+
+def among(column, ids):
+    """``column IN ids`` for many ids: ``= ANY(array)`` on PostgreSQL (one parameter, one
+    plan however many), an expanding IN elsewhere."""
+    ids = list(ids)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(cast(ids, ARRAY(BigInteger)))
+    return column.in_(ids)

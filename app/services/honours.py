@@ -42,6 +42,7 @@ from .achievements import (
     badges_in_force,
     count_event,
 )
+from .bulk import among
 from .ingest import emergency_at
 from .ledger import MemberState
 from .members import facts_for
@@ -167,7 +168,7 @@ def write_decided(ach: Achievements, members: dict) -> list:
     ``members``: Member rows or MemberFacts by id (for the industry)."""
     boards.live_boards()  # before the commit (see boards.live_boards)
     rows = ledger.write(ach.writer, ach.grants, ach.level_changes)
-    return boards.board_entries(rows, lambda m: members[m].industry, None)
+    return boards.board_entries(rows, lambda m: members[m].industry)
 
 
 def close_badges(rules: RuleSet, now: dt.datetime | None = None) -> list[dict]:
@@ -192,7 +193,7 @@ def awarded_events(member_ids) -> dict[int, list]:
     out: dict[int, list] = {}
     for row in db.session.execute(
         select(e.member_id, e.type, e.org_code, e.occurred_at, e.data).where(
-            e.member_id.in_(list(member_ids)), e.status == EventStatus.AWARDED
+            among(e.member_id, member_ids), e.status == EventStatus.AWARDED
         )
     ):
         out.setdefault(row.member_id, []).append(row)
@@ -240,17 +241,18 @@ def recheck(rules: RuleSet, member_ids: list[int] | None = None, now=None,
 
 
 def recheck_batch(ach: Achievements, facts: dict, events: dict[int, list],
-                  emergencies: list[Emergency], report: dict) -> None:  # fmt: skip
+                  emergencies: list[Emergency], report: dict, pending=()) -> None:  # fmt: skip
     """Bring the badges and levels of the members ``ach.writer`` holds locked in line with
-    ``events`` (``awarded_events``) and their ledger as this transaction sees it; what it
-    decides is left in ``ach`` for the caller to write."""
+    ``events`` (``awarded_events``) and their ledger as this transaction sees it, plus the
+    ``pending`` entries queued and not written yet; what it decides is left in ``ach`` for
+    the caller to write."""
     states = ach.writer.states
     ids = list(states)
     g = BadgeGrant.__table__.c
     held: dict[int, dict[str, list]] = {}
     for row in db.session.execute(
         select(g.member_id, g.id, g.badge, g.n, g.bonus)
-        .where(g.member_id.in_(ids), g.revoked_at.is_(None))
+        .where(among(g.member_id, ids), g.revoked_at.is_(None))
         .order_by(g.member_id, g.badge, g.n)
     ):
         held.setdefault(row.member_id, {}).setdefault(row.badge, []).append(row)
@@ -258,11 +260,16 @@ def recheck_batch(ach: Achievements, facts: dict, events: dict[int, list],
     categories: dict[int, dict[str, int]] = {}
     for member_id, category, points in db.session.execute(
         select(e.member_id, e.category, func.sum(e.points))
-        .where(e.member_id.in_(ids), e.kind.in_([*EARNED, LedgerKind.REVERSE]))
+        .where(among(e.member_id, ids), e.kind.in_([*EARNED, LedgerKind.REVERSE]))
         .group_by(e.member_id, e.category)
     ):
         if points:
             categories.setdefault(member_id, {})[category] = int(points)
+    earning = {str(k) for k in (*EARNED, LedgerKind.REVERSE)}
+    for row in pending:
+        if row["kind"] in earning and row["points"]:
+            mine = categories.setdefault(row["member_id"], {})
+            mine[row["category"]] = mine.get(row["category"], 0) + row["points"]
     for member_id in ids:
         state, mine = states[member_id], held.get(member_id, {})
         state.progress = progress_from(

@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import EARNING_KINDS, BadgeGrant, LedgerEntry, LevelChange, Member
 from ..models.base import utcnow
 from ..models.ledger import entry_hash, ledger_hash_fields
-from .bulk import insert_rows
+from .bulk import among, insert_rows
 
 
 @dataclass
@@ -135,7 +135,7 @@ def lock_members(ids) -> dict[int, MemberState]:
     query = (
         select(m.id, m.balance, m.lifetime_points, m.ledger_seq, m.ledger_head, m.version,
                m.level, m.progress)
-        .where(m.id.in_(sorted(set(ids))))
+        .where(among(m.id, sorted(set(ids))))
         .order_by(m.id)
         .with_for_update()
     )  # fmt: skip

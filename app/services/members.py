@@ -13,6 +13,7 @@ from ..engine import MemberFacts
 from ..errors import Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..models import Member, MemberOrg, Organisation, Partner, PartnerMember
+from .bulk import among
 
 
 def phone_hash(phone: str) -> str:
@@ -168,13 +169,13 @@ def facts_for(ids) -> dict[int, MemberFacts]:
     ids = list(ids)
     codes: dict[int, list[str]] = {}
     for member_id, code in db.session.execute(
-        select(mo.member_id, mo.org_code).where(mo.member_id.in_(ids))
+        select(mo.member_id, mo.org_code).where(among(mo.member_id, ids))
     ):
         codes.setdefault(member_id, []).append(code)
     rows = db.session.execute(
         select(m.id, m.party_member, m.industry, m.level, m.tags, o.code)
         .select_from(members.join(orgs, o.id == m.primary_org_id))
-        .where(m.id.in_(ids))
+        .where(among(m.id, ids))
     )
     return {
         r.id: MemberFacts(

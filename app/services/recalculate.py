@@ -6,13 +6,19 @@ history is replayed under the new version (so caps, including all-time ones, are
 new rules count them), and for each event since the date whose points per rule differ, the
 old award is reversed (a ``reverse`` entry) and the new one credited (an ``award`` entry naming
 the new version). The event is then marked with the version, so a second run, or a run that
-resumes after an interruption, leaves it alone: members are committed a batch at a time.
-Counters are replaced by the replayed ones, badges are re-evaluated (``honours.recheck``) and
-the boards get the corrections live.
+resumes after an interruption, leaves it alone. Counters are replaced by the replayed ones and
+badges and levels re-evaluated (``honours.recheck_batch``) in the same transaction.
+
+Members go a batch (``BATCH``) per transaction, read and written with a few set-based
+statements each (Core rows, ``= ANY`` arrays, COPY for the new rows, one UPDATE of the events):
+the cost is the scoring, not round trips. The boards get the corrections live (a thread feeds
+them while the next batch is scored), or, for a recalculation split over several workers
+(``part``), from one rebuild once every part is done (``jobs.rules``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter as Tally
 from collections.abc import Callable
@@ -20,8 +26,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
 
-from sqlalchemy import BigInteger, any_, bindparam, cast, delete, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, delete, select, text, update
 
 from ..engine import RuleSet
 from ..extensions import db
@@ -37,7 +42,7 @@ from ..models import (
 from ..models.base import utcnow
 from . import boards, honours, ledger
 from .achievements import Achievements
-from .bulk import insert_rows
+from .bulk import among, insert_rows
 from .members import facts_for
 from .simulate import score_event
 
@@ -75,7 +80,7 @@ class _Run:
     partners: dict[int, str]  # id → code
     categories: dict[str, str]  # rule key → category
     report: Report
-    feeder: boards.Feeder
+    feeder: boards.Feeder | None  # None: the caller rebuilds the boards
 
 
 @dataclass
@@ -93,11 +98,15 @@ class _Batch:
 
 def recalculate(rules: RuleSet, since: dt.date, now: dt.datetime | None = None,
                 on_batch: Callable[[Report], None] | None = None,
-                max_batches: int | None = None) -> Report:  # fmt: skip
+                max_batches: int | None = None, part: tuple[int, int] = (0, 1),
+                live_boards: bool = True) -> Report:  # fmt: skip
     """Re-score the events that happened from ``since`` (local date) on; commits per batch of
-    members. ``max_batches`` stops early (a resumable run in parts)."""
+    members. ``max_batches`` stops early (a resumable run in parts). ``part`` (k, n): only the
+    members whose id is k modulo n, so n workers can share the work. ``live_boards``: record
+    the corrections on the boards as each batch commits (from a thread, overlapping the next
+    batch); without it the caller rebuilds the boards afterwards."""
     report = Report(rules.version)
-    with boards.Feeder() as feeder:  # boards updated while the next batch is scored
+    with contextlib.ExitStack() as stack:
         run = _Run(
             rules=rules,
             start=dt.datetime.combine(since, dt.time(), tzinfo=rules.tz),
@@ -106,40 +115,34 @@ def recalculate(rules: RuleSet, since: dt.date, now: dt.datetime | None = None,
             partners=dict(db.session.execute(select(Partner.id, Partner.code)).all()),
             categories={r.key: str(r.category) for c in rules.chains.values() for r in c},
             report=report,
-            feeder=feeder,
+            feeder=stack.enter_context(boards.Feeder()) if live_boards else None,
         )
-        last: int | None = 0
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            last = _batch(run, last)
-            if last is None:
+        ids = _members_to_do(run, part)
+        for batches, at in enumerate(range(0, len(ids), BATCH)):
+            if max_batches is not None and batches >= max_batches:
                 break
-            batches += 1
+            _batch(run, ids[at : at + BATCH])
             if on_batch:
                 on_batch(report)
     return report
 
 
-def _batch(run: _Run, last: int) -> int | None:
-    """Re-score the next ``BATCH`` members after ``last`` in one transaction; the last id
-    done, None when none was left."""
-    version = run.rules.version
-    ids = list(
-        db.session.scalars(
-            select(Event.member_id)
-            .where(
-                Event.occurred_at >= run.start,
-                Event.status.in_(SCORED),
-                Event.rules_version != version,
-                Event.member_id > last,
-            )
-            .group_by(Event.member_id)
-            .order_by(Event.member_id)
-            .limit(BATCH)
-        )
+def _members_to_do(run: _Run, part: tuple[int, int]) -> list[int]:
+    """Members (of ``part``) with events in the window not yet scored under the version."""
+    k, n = part
+    query = select(Event.member_id).where(
+        Event.occurred_at >= run.start,
+        Event.status.in_(SCORED),
+        Event.rules_version != run.rules.version,
     )
-    if not ids:
-        return None
+    if n > 1:
+        query = query.where(Event.member_id % n == k)
+    return list(db.session.scalars(query.distinct().order_by(Event.member_id)))
+
+
+def _batch(run: _Run, ids: list[int]) -> None:
+    """Re-score the events of members ``ids`` in one transaction."""
+    version = run.rules.version
     boards.live_boards()  # before anything commits (see boards.live_boards)
     writer = ledger.LedgerWriter(states=ledger.lock_members(ids))
     facts = facts_for(ids)
@@ -150,22 +153,22 @@ def _batch(run: _Run, last: int) -> int | None:
     batch = _Batch(run, writer, facts, credited)
     for member_id, mine in groupby(events, key=attrgetter("member_id")):
         _member(batch, member_id, list(mine))
-    rows = ledger.write(writer, returning=False)
     _store_events(batch.events, version)
     _store_counters(ids, batch.counters)
-    # badges and levels on the new counts, in the same transaction
+    # badges and levels on the new counts, decided in the same transaction
     ach = Achievements(run.rules, writer, run.now)
     done = {"members": 0, "granted": 0, "revoked": 0, "levels": 0}
-    honours.recheck_batch(ach, facts, batch.accepted, run.emergencies, done)
+    honours.recheck_batch(ach, facts, batch.accepted, run.emergencies, done, writer.rows)
+    rows = ledger.write(writer, ach.grants, ach.level_changes, returning=False)
     industry = {m: f.industry for m, f in facts.items()}
-    entries = boards.board_entries(rows, industry.get, None) + honours.write_decided(ach, facts)
+    entries = boards.board_entries(rows, industry.get, run.partners)
     db.session.commit()
-    run.feeder.put(entries)
+    if run.feeder is not None:
+        run.feeder.put(entries)
     run.report.members += len(ids)
     run.report.badges_granted += done["granted"]
     run.report.badges_revoked += done["revoked"]
     run.report.levels += done["levels"]
-    return ids[-1]
 
 
 def _events(member_ids: list[int]) -> list:
@@ -174,7 +177,7 @@ def _events(member_ids: list[int]) -> list:
     return list(
         db.session.execute(
             select(*(e[c] for c in EVENT_COLUMNS))
-            .where(e.member_id.in_(member_ids), e.status.in_(SCORED))
+            .where(among(e.member_id, member_ids), e.status.in_(SCORED))
             .order_by(e.member_id, e.occurred_at, e.id)
         )
     )
@@ -279,15 +282,8 @@ def _store_events(changes: list[tuple[int, int, str]], version: str) -> None:
 
 def _store_counters(member_ids: list[int], rows: list[dict]) -> None:
     """Replace the members' cap counters with the replayed ones."""
-    db.session.execute(delete(Counter).where(Counter.member_id.in_(member_ids)))
+    db.session.execute(delete(Counter).where(among(Counter.member_id, member_ids)))
     insert_rows(Counter.__table__, rows)
-
-
-def _any(column, values: list[int]):
-    """``column IN values``: as ``= ANY(array)`` on PostgreSQL, one parameter however many."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(cast(values, ARRAY(BigInteger)))
-    return column.in_(values)
 
 
 def _credited(event_ids: list[int]) -> dict[int, tuple[Tally, dict]]:
@@ -299,7 +295,7 @@ def _credited(event_ids: list[int]) -> dict[int, tuple[Tally, dict]]:
         chunk = event_ids[at : at + IN_CHUNK]
         rows = db.session.execute(
             select(e.id, e.event_id, e.rule, e.points, e.kind, e.category)
-            .where(_any(e.event_id, chunk),
+            .where(among(e.event_id, chunk),
                    e.kind.in_([LedgerKind.AWARD, LedgerKind.REVERSE]), e.rule.is_not(None))
             .order_by(e.id)
         )  # fmt: skip

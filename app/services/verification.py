@@ -121,7 +121,7 @@ def approve(rules: RuleSet, user: ConsoleUser, ids: list[int], now=None) -> Deci
     rows = ledger.write(writer, ach.grants, ach.level_changes)
     decision.points = sum(r["points"] for r in rows if r["kind"] == LedgerKind.AWARD)
     industry = {m.id: m.industry for m in members.values()}
-    boards.record_after_commit(boards.board_entries(rows, industry.get, None))
+    boards.record_after_commit(boards.board_entries(rows, industry.get, partners))
     return decision
 
 

@@ -211,6 +211,7 @@ def profile_report(prof: cProfile.Profile, wall: float) -> None:
     st = pstats.Stats(prof)
     say("\nprofile: top 25 by cumulative time")
     st.sort_stats("cumulative").print_stats(25)
+    st.sort_stats("tottime").print_stats(20)
     # self time per module family
     own: Counter = Counter()
     for (file, _line, fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
@@ -260,6 +261,49 @@ def profile_report(prof: cProfile.Profile, wall: float) -> None:
             say(f"  {ct:8.2f} s  {ct / wall * 100:5.1f}% of wall  {want[key]}")
 
 
+def _part(version: str, since: dt.date, k: int, n: int) -> dict:
+    """One part of a split recalculation, in a process of its own (as one RQ worker)."""
+    import resource
+
+    from app import create_app
+
+    app = create_app()
+    with app.app_context():
+        from app.services.recalculate import recalculate
+        from app.services.rules import load_version
+
+        t0 = time.perf_counter()
+
+        def progress(rep) -> None:
+            if rep.members % 20_000 < 1_000:
+                el = time.perf_counter() - t0
+                say(f"  part {k + 1}/{n}: {el:7.1f} s  {rep.members:,} members, "
+                    f"{rep.events:,} events ({rep.events / el:,.0f}/s)")  # fmt: skip
+
+        report = recalculate(load_version(version), since, part=(k, n), live_boards=False,
+                             on_batch=progress)  # fmt: skip
+        seconds = time.perf_counter() - t0
+    say(f"  part {k + 1}/{n} done in {seconds:.1f} s: {report.events:,} events")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report.as_dict() | {"peak": peak}
+
+
+def run_parts(version: str, since: dt.date, n: int):
+    """Recalculate in ``n`` processes at once; the summed report and the largest peak RSS."""
+    import multiprocessing
+
+    from app.services.recalculate import Report
+
+    with multiprocessing.get_context("spawn").Pool(n) as pool:
+        results = pool.starmap(_part, [(version, since, k, n) for k in range(n)])
+    total = Report(version)
+    for r in results:
+        for name, value in r.items():
+            if name not in ("version", "peak"):
+                setattr(total, name, getattr(total, name) + value)
+    return total, max(r["peak"] for r in results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=100_000)
@@ -270,6 +314,12 @@ def main() -> None:
         "--analyze-every", type=float, default=10,
         help="seconds between ANALYZEs of the hot tables during the run, as autovacuum would "
         "(this machine's server runs with autovacuum off); 0: never",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parts", type=int, default=2,
+        help="recalculate in this many processes at once, each a share of the members, then "
+        "rebuild the boards (as RECALCULATE_PARTS does with that many workers); 1: one "
+        "process that keeps the boards live",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
@@ -338,16 +388,29 @@ def main() -> None:
             if analyzer:
                 analyzer.__enter__()
             try:
-                if prof:
-                    prof.enable()
-                report = recalculate(new, since, on_batch=progress)
-                if prof:
-                    prof.disable()
+                if args.parts > 1:
+                    report, peak = run_parts(new.version, since, args.parts)
+                else:
+                    if prof:
+                        prof.enable()
+                    report = recalculate(new, since, on_batch=progress)
+                    if prof:
+                        prof.disable()
+                    peak = rss_peak()
             finally:
                 if analyzer:
                     analyzer.__exit__(None, None, None)
             seconds = time.perf_counter() - t0
-            peak = rss_peak()
+            rebuild_s = None
+            if args.parts > 1:
+                from app.redis_client import get_redis
+                from app.services.boards.rebuild import rebuild_boards
+
+                t1 = time.perf_counter()
+                rebuilt = rebuild_boards(get_redis(), app.config["APP_TIMEZONE"], check_drift=False)
+                rebuild_s = time.perf_counter() - t1
+                say(f"boards rebuilt after the parts in {rebuild_s:.1f} s: {rebuilt.boards:,} "
+                    f"boards, {rebuilt.members:,} lines")  # fmt: skip
             db.session.expire_all()
             written = db.session.scalar(select(func.count(LedgerEntry.id))) - entries_before
             kinds = dict(db.session.execute(
@@ -360,11 +423,18 @@ def main() -> None:
                     else "never"
                 )
             )
-            say(f"RESULT: {report.events:,} events of {report.members:,} members re-scored in "
-                f"{seconds:.1f} s = {report.events / seconds:,.0f} events/s; {report.changed:,} "
+            how = (f"{args.parts} processes in parallel, boards rebuilt after" if args.parts > 1
+                   else "one process, boards live")  # fmt: skip
+            say(f"RESULT ({how}): {report.events:,} events of {report.members:,} members "
+                f"re-scored in {seconds:.1f} s = {report.events / seconds:,.0f} events/s; "
+                f"{report.changed:,} "
                 f"changed; ledger rows written {written:,} {kinds}; credited "
                 f"{report.credited_points:,} points, reversed {report.reversed_points:,}; peak RSS "
-                f"{peak / MB:,.0f} MB (+{(peak - rss_before) / MB:,.0f} MB over the start)")  # fmt: skip
+                f"{peak / MB:,.0f} MB"
+                + (" (the largest part's process)" if args.parts > 1
+                   else f" (+{(peak - rss_before) / MB:,.0f} MB over the start)"))  # fmt: skip
+            if rebuild_s is not None:
+                say(f"then the boards rebuild: {rebuild_s:.1f} s (the leaderboard store of #4)")
             scaled = seconds * 1_000_000 / max(report.events, 1)
             say(f"target: 1,000,000 events < 120 s; at this rate 1,000,000 events take "
                 f"{scaled:.0f} s" + (" (linear extrapolation)" if report.events < 1_000_000 else ""))  # fmt: skip

@@ -133,10 +133,11 @@ def test_a_rebuild_gives_exactly_the_boards_the_live_updates_made(people, batche
                 created_at=created,
             )
             rows.append(row(entry))
-        written.append((partners[partner][1] if partner is not None else None, rows))
+        written.append((partners[partner] if partner is not None else None, rows))
     db.session.commit()
-    for partner_code, rows in written:
-        assert apply_at(NOW, boards.board_entries(rows, industry.get, partner_code))
+    for partner, rows in written:
+        codes = {partner[0]: partner[1]} if partner else {}
+        assert apply_at(NOW, boards.board_entries(rows, industry.get, codes))
     live = all_boards(client)
 
     # spending, expiry and refunds move no board: the province's all-time board is the sum
@@ -197,7 +198,7 @@ def test_a_rebuild_keeps_the_moment_each_total_was_last_changed(people, transact
         written.append(rows)
     db.session.commit()
     for rows in written:
-        assert apply_at(NOW, boards.board_entries(rows, lambda _: None, None))
+        assert apply_at(NOW, boards.board_entries(rows, lambda _: None, {}))
     client = get_redis()
     live = all_boards(client)
     total = sum(points for entries in transactions for _, points in entries)
@@ -328,7 +329,7 @@ def test_updates_during_a_rebuild_count_exactly_once(people, monkeypatch):
         }
 
     def record(entry: dict) -> None:
-        assert apply_at(NOW, boards.board_entries([row(entry)], industry.get, None))
+        assert apply_at(NOW, boards.board_entries([row(entry)], industry.get, {}))
 
     def commit(entry: dict) -> None:
         with db.engine.begin() as conn:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Event, LedgerEntry, Member, PartnerMember
+from app.services.boards.keys import board_key
 from app.services.recalculate import recalculate
 from app.services.rules import current_rules, publish, registry
 from app.services.simulate import simulate
@@ -124,3 +125,59 @@ def test_the_command_publishes_and_recalculates(partner_api, rider, doubled, run
     else:  # the embedded default runs it inline and says what it did
         assert "recalculated since" in result.output and "4 changed" in result.output
     assert _net_by_rule()["sx:pioneer-shift"] == 120
+
+
+def _boards_then_rebuilt():
+    """Every board now, and every board after a rebuild from the ledger."""
+    from flask import current_app
+
+    from app.redis_client import get_redis
+    from app.services.boards.rebuild import rebuild_boards
+
+    from .boards_support import all_boards
+
+    client = get_redis()
+    live = all_boards(client)
+    rebuild_boards(client, current_app.config["APP_TIMEZONE"], check_drift=False)
+    return live, all_boards(client)
+
+
+def test_the_live_boards_take_the_corrections_a_rebuild_gives(partner_api, rider, doubled):
+    _activity(partner_api)
+    new = publish(str(doubled), "tester")
+    db.session.commit()
+    recalculate(new, SINCE)
+    live, rebuilt = _boards_then_rebuilt()
+    assert live == rebuilt
+    r1 = db.session.scalar(select(PartnerMember.member_id).where(PartnerMember.ref == "r1"))
+    assert dict(live[board_key("sx", "all", "total")])[str(r1)] // 1 == 90
+    partner = [k for k in live if k.startswith("lb:{partner:") and k.endswith("|all|total}")]
+    assert partner and dict(live[partner[0]])[str(r1)] // 1 == 90  # the partner's board too
+
+
+def test_parts_share_the_members_and_the_boards_are_rebuilt_after(partner_api, rider, doubled,
+                                                                  runner):  # fmt: skip
+    _activity(partner_api)
+    result = runner.invoke(args=["rules", "publish", str(doubled), "--recalculate-from",
+                                 SINCE.isoformat(), "--parts", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run_queued_jobs()
+    db.session.expire_all()
+    assert _net_by_rule()["sx:pioneer-shift"] == 120
+    assert {e.rules_version for e in db.session.scalars(select(Event))} == {registry().current().version}  # fmt: skip
+    _consistent()
+    live, rebuilt = _boards_then_rebuilt()
+    assert live == rebuilt  # the rebuild that followed the parts counted the corrections
+
+
+def test_a_part_takes_only_its_share_of_the_members(partner_api, rider, doubled):
+    _activity(partner_api)
+    new = publish(str(doubled), "tester")
+    db.session.commit()
+    ids = sorted(db.session.scalars(select(Member.id)))
+    first = recalculate(new, SINCE, part=(ids[0] % 2, 2), live_boards=False)
+    assert first.members == 1
+    second = recalculate(new, SINCE, part=(ids[1] % 2, 2), live_boards=False)
+    assert second.members == 1 and first.changed + second.changed == 4
+    assert _net_by_rule()["sx:pioneer-shift"] == 120
+    _consistent()

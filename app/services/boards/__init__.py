@@ -13,13 +13,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import redis
 from flask import current_app
 from sqlalchemy import event as sa_event
+from sqlalchemy import select
 
 from ...extensions import db
+from ...models import Partner
 from ...models.base import utcnow
 from ...redis_client import get_redis
 from .keys import CLOSED_SET, OpenPeriods
@@ -55,8 +57,14 @@ def live_boards() -> LiveBoards:
     return boards
 
 
-def board_entries(rows: Iterable[dict], industry_of, partner_code: str | None) -> list[BoardEntry]:
-    """BoardEntry for ledger rows as the ``LedgerWriter`` made them."""
+def board_entries(rows: Iterable[dict], industry_of,
+                  partners: Mapping[int, str] | None = None) -> list[BoardEntry]:  # fmt: skip
+    """BoardEntry for ledger rows as the ``LedgerWriter`` made them; ``partners`` (id → code)
+    names the partner boards of rows that carry a ``partner_id`` (read from the database
+    when not given)."""
+    rows = list(rows)
+    if partners is None and any(r.get("partner_id") is not None for r in rows):
+        partners = dict(db.session.execute(select(Partner.id, Partner.code)).all())
     return [
         BoardEntry(
             member_id=r["member_id"],
@@ -65,7 +73,7 @@ def board_entries(rows: Iterable[dict], industry_of, partner_code: str | None) -
             kind=r["kind"],
             org_code=r["org_code"],
             category=r["category"],
-            partner_code=partner_code if r.get("partner_id") is not None else None,
+            partner_code=(partners or {}).get(r.get("partner_id")),
             industry=industry_of(r["member_id"]),
             occurred_at=r["occurred_at"],
             created_at=r["created_at"],

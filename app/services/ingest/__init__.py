@@ -195,7 +195,9 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
     entries = []
     if event_rows:
         facts = snap.facts
-        entries = boards.board_entries(writer.rows, lambda m: facts[m].industry, partner.code)
+        entries = boards.board_entries(
+            writer.rows, lambda m: facts[m].industry, {partner.id: partner.code}
+        )
         touched = {row["member_id"] for row in event_rows}
         store.save(
             Writes(
