@@ -7,6 +7,8 @@ transaction like any other statement of it. ``among``: an id list condition.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -27,8 +29,8 @@ def insert_rows(table: Table, rows: list[dict]) -> None:
     convert = {}
     for name in columns:
         kind = table.c[name].type
-        if isinstance(kind, JSON):
-            convert[name] = lambda v: None if v is None else Jsonb(v)
+        if isinstance(kind, JSON):  # rows often share one dict: dumped once
+            convert[name] = functools.partial(_jsonb, Jsonb, {})
         elif isinstance(kind, TypeDecorator):  # e.g. UTCDateTime: refuses naive moments
             convert[name] = lambda v, k=kind: k.process_bind_param(v, conn.dialect)
     names = ", ".join(f'"{c}"' for c in columns)
@@ -36,6 +38,15 @@ def insert_rows(table: Table, rows: list[dict]) -> None:
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([convert[c](row[c]) if c in convert else row[c] for c in columns])
+
+
+def _jsonb(jsonb, seen: dict, value):
+    if value is None:
+        return None
+    out = seen.get(id(value))
+    if out is None:
+        out = seen[id(value)] = jsonb(value)
+    return out
 
 
 def among(column, ids):

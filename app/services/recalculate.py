@@ -80,6 +80,7 @@ class _Run:
     partners: dict[int, str]  # id → code
     categories: dict[str, str]  # rule key → category
     report: Report
+    explanation: dict  # of every entry it writes (one object: COPY dumps it once)
     feeder: boards.Feeder | None  # None: the caller rebuilds the boards
 
 
@@ -115,6 +116,7 @@ def recalculate(rules: RuleSet, since: dt.date, now: dt.datetime | None = None,
             partners=dict(db.session.execute(select(Partner.id, Partner.code)).all()),
             categories={r.key: str(r.category) for c in rules.chains.values() for r in c},
             report=report,
+            explanation={"recalculated": rules.version},
             feeder=stack.enter_context(boards.Feeder()) if live_boards else None,
         )
         ids = _members_to_do(run, part)
@@ -225,7 +227,7 @@ def _recredit(batch: _Batch, member_id: int, event, old: Tally, new: Tally,
         fields = {
             "org_code": event.org_code, "partner_id": event.partner_id, "rule": rule,
             "rules_version": version, "occurred_at": event.occurred_at,
-            "created_at": run.now, "explanation": {"recalculated": version},
+            "created_at": run.now, "explanation": run.explanation,
             "ref": event.partner_event_id, "event_id": event.id,
         }  # fmt: skip
         if old[rule]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from ..engine import EventFacts, MemberFacts, RuleSet, add_counters, evaluate
-from ..engine.events import EventDataError, validate_event_data
+from ..engine.events import EventDataError, convert_field, validate_event_data
 from ..engine.ruleset import ancestors
 from ..extensions import db
 from ..models import Emergency, Event, EventStatus, LedgerEntry, LedgerKind, Member, Partner
@@ -178,12 +178,30 @@ def stored_data(rules: RuleSet, event: Event) -> dict:
     """An event's data as scoring reads it: stored as JSON (date-times as text), given its
     declared types back."""
     etype = rules.event_types.get(event.type)
+    data = event.data or {}
     if etype is None:
-        return dict(event.data or {})
+        return dict(data)
+    # it was validated when it arrived: only the date-times stored as text need their type
+    # back, unless the type has changed since (then the full check decides)
+    out = {}
+    for key, value in data.items():
+        spec = etype.fields.get(key)
+        if spec is None:
+            break
+        if value is None and not spec.required:
+            continue
+        if spec.type in ("datetime", "date") and isinstance(value, str):
+            try:
+                value = convert_field(spec, value, rules.tz)
+            except ValueError:
+                break
+        out[key] = value
+    else:
+        return out
     try:
-        return validate_event_data(etype, event.data or {}, rules.tz)
+        return validate_event_data(etype, data, rules.tz)
     except EventDataError:  # the type changed since: score what was stored
-        return dict(event.data or {})
+        return dict(data)
 
 
 def _most_affected(before: Tally, after: Tally, top: int) -> list[dict]:
