@@ -32,10 +32,11 @@ def queue(name: str = "default") -> Queue:
 
 def enqueue(func, *args, queue_name: str = "default", description: str | None = None,
             timeout: int = DEFAULT_TIMEOUT, retries: int = 3, depends_on: list[Job] | None = None,
-            **kwargs) -> Job:  # fmt: skip
+            meta: dict | None = None, **kwargs) -> Job:  # fmt: skip
     """Enqueue ``func(*args, **kwargs)`` with a timeout, retries with back-off, and kept
-    results; ``depends_on``: it waits until those jobs have finished. Call after committing
-    whatever the job will read."""
+    results; ``depends_on``: it waits until those jobs have finished; ``meta``: what the job's
+    readers need to know of it (whose it is). Call after committing whatever the job will
+    read."""
     return queue(queue_name).enqueue_call(
         func,
         args=args,
@@ -45,6 +46,7 @@ def enqueue(func, *args, queue_name: str = "default", description: str | None = 
         failure_ttl=FAILURE_TTL,
         description=description,
         depends_on=depends_on,
+        meta=meta,
         retry=Retry(max=retries, interval=[10, 60, 300][:retries]) if retries else None,
     )
 

@@ -8,6 +8,7 @@ transaction like any other statement of it. ``among``: an id list condition.
 from __future__ import annotations
 
 import functools
+import json
 
 from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -23,29 +24,33 @@ def insert_rows(table: Table, rows: list[dict]) -> None:
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), rows)
         return
-    from psycopg.types.json import Jsonb
-
     columns = list(rows[0])
-    convert = {}
+    convert = []  # per column: None, or how its value is written
     for name in columns:
         kind = table.c[name].type
-        if isinstance(kind, JSON):  # rows often share one dict: dumped once
-            convert[name] = functools.partial(_jsonb, Jsonb, {})
+        if isinstance(kind, JSON):  # as JSON text (COPY's text format); shared dicts once
+            convert.append(functools.partial(_json_text, {}))
         elif isinstance(kind, TypeDecorator):  # e.g. UTCDateTime: refuses naive moments
-            convert[name] = lambda v, k=kind: k.process_bind_param(v, conn.dialect)
+            convert.append(functools.partial(kind.process_bind_param, dialect=conn.dialect))
+        else:
+            convert.append(None)
+    plain = not any(convert)
     names = ", ".join(f'"{c}"' for c in columns)
     cursor = conn.connection.driver_connection.cursor()
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([convert[c](row[c]) if c in convert else row[c] for c in columns])
+            values = [row[c] for c in columns]
+            if not plain:
+                values = [v if f is None else f(v) for f, v in zip(convert, values, strict=True)]
+            copy.write_row(values)
 
 
-def _jsonb(jsonb, seen: dict, value):
+def _json_text(seen: dict, value) -> str | None:
     if value is None:
         return None
     out = seen.get(id(value))
     if out is None:
-        out = seen[id(value)] = jsonb(value)
+        out = seen[id(value)] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return out
 
 

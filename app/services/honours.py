@@ -195,7 +195,7 @@ def awarded_events(member_ids) -> dict[int, list]:
         select(e.member_id, e.type, e.org_code, e.occurred_at, e.data).where(
             among(e.member_id, member_ids), e.status == EventStatus.AWARDED
         )
-    ):
+    ).all():
         out.setdefault(row.member_id, []).append(row)
     return out
 
@@ -254,7 +254,7 @@ def recheck_batch(ach: Achievements, facts: dict, events: dict[int, list],
         select(g.member_id, g.id, g.badge, g.n, g.bonus)
         .where(among(g.member_id, ids), g.revoked_at.is_(None))
         .order_by(g.member_id, g.badge, g.n)
-    ):
+    ).all():
         held.setdefault(row.member_id, {}).setdefault(row.badge, []).append(row)
     e = LedgerEntry.__table__.c
     categories: dict[int, dict[str, int]] = {}
@@ -262,7 +262,7 @@ def recheck_batch(ach: Achievements, facts: dict, events: dict[int, list],
         select(e.member_id, e.category, func.sum(e.points))
         .where(among(e.member_id, ids), e.kind.in_([*EARNED, LedgerKind.REVERSE]))
         .group_by(e.member_id, e.category)
-    ):
+    ).all():
         if points:
             categories.setdefault(member_id, {})[category] = int(points)
     earning = {str(k) for k in (*EARNED, LedgerKind.REVERSE)}

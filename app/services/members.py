@@ -170,13 +170,13 @@ def facts_for(ids) -> dict[int, MemberFacts]:
     codes: dict[int, list[str]] = {}
     for member_id, code in db.session.execute(
         select(mo.member_id, mo.org_code).where(among(mo.member_id, ids))
-    ):
+    ).all():
         codes.setdefault(member_id, []).append(code)
     rows = db.session.execute(
         select(m.id, m.party_member, m.industry, m.level, m.tags, o.code)
         .select_from(members.join(orgs, o.id == m.primary_org_id))
         .where(among(m.id, ids))
-    )
+    ).all()
     return {
         r.id: MemberFacts(
             party_member=r.party_member,

@@ -162,8 +162,10 @@ def _batch(run: _Run, ids: list[int]) -> None:
     done = {"members": 0, "granted": 0, "revoked": 0, "levels": 0}
     honours.recheck_batch(ach, facts, batch.accepted, run.emergencies, done, writer.rows)
     rows = ledger.write(writer, ach.grants, ach.level_changes, returning=False)
-    industry = {m: f.industry for m, f in facts.items()}
-    entries = boards.board_entries(rows, industry.get, run.partners)
+    entries = []
+    if run.feeder is not None:
+        industry = {m: f.industry for m, f in facts.items()}
+        entries = boards.board_entries(rows, industry.get, run.partners)
     db.session.commit()
     if run.feeder is not None:
         run.feeder.put(entries)
@@ -176,13 +178,11 @@ def _batch(run: _Run, ids: list[int]) -> None:
 def _events(member_ids: list[int]) -> list:
     """The members' scored events, each member's in the order they happened."""
     e = Event.__table__.c
-    return list(
-        db.session.execute(
-            select(*(e[c] for c in EVENT_COLUMNS))
-            .where(among(e.member_id, member_ids), e.status.in_(SCORED))
-            .order_by(e.member_id, e.occurred_at, e.id)
-        )
-    )
+    return db.session.execute(  # .all(): one fetch, not one per row
+        select(*(e[c] for c in EVENT_COLUMNS))
+        .where(among(e.member_id, member_ids), e.status.in_(SCORED))
+        .order_by(e.member_id, e.occurred_at, e.id)
+    ).all()
 
 
 def _member(batch: _Batch, member_id: int, events: list) -> None:
@@ -300,7 +300,7 @@ def _credited(event_ids: list[int]) -> dict[int, tuple[Tally, dict]]:
             .where(among(e.event_id, chunk),
                    e.kind.in_([LedgerKind.AWARD, LedgerKind.REVERSE]), e.rule.is_not(None))
             .order_by(e.id)
-        )  # fmt: skip
+        ).all()  # fmt: skip
         for entry_id, event_id, rule, points, kind, category in rows:
             tally, last = out.setdefault(event_id, (Tally(), {}))
             tally[rule] += points

@@ -10,6 +10,7 @@ takes the version in force when it first needs rules.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -114,12 +115,19 @@ class RulesRegistry:
                 log.info("rules version %s (published) loaded", ruleset.version)
 
 
-def materialise(files: dict[str, str], timezone: str) -> RuleSet | None:
-    """Load a stored version's files (written to a temporary directory)."""
+@contextlib.contextmanager
+def as_directory(files: dict[str, str]):
+    """A temporary directory holding ``files`` (name → text), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="pp-rules-") as tmp:
         for name, text in files.items():
             (Path(tmp) / Path(name).name).write_text(text, encoding="utf-8")
-        return load_ruleset(tmp, timezone).ruleset
+        yield tmp
+
+
+def materialise(files: dict[str, str], timezone: str) -> RuleSet | None:
+    """Load a stored version's files."""
+    with as_directory(files) as directory:
+        return load_ruleset(directory, timezone).ruleset
 
 
 def load_version(version: str) -> RuleSet | None:
@@ -128,6 +136,34 @@ def load_version(version: str) -> RuleSet | None:
     if stored is None:
         return None
     return materialise(stored.files, current_app.config["APP_TIMEZONE"])
+
+
+def newest_published() -> RuleVersion | None:
+    return db.session.scalar(select(RuleVersion).order_by(RuleVersion.published_at.desc()).limit(1))
+
+
+def version_in_force() -> str:
+    """The version new events are scored with: the newest published, else RULES_DIR's."""
+    row = newest_published()
+    return row.version if row is not None else current_rules().version
+
+
+def files_in_force() -> dict[str, str]:
+    """The files (name → text) of the version in force."""
+    row = newest_published()
+    if row is not None:
+        return dict(row.files)
+    return {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted(Path(registry().directory).iterdir())
+        if path.is_file() and path.suffix in (".yaml", ".yml")
+    }
+
+
+def publish_files(files: dict[str, str], by: str, note: str | None = None) -> RuleSet:
+    """``publish`` for a set of files (name → text) rather than a directory."""
+    with as_directory(files) as directory:
+        return publish(directory, by, note)
 
 
 def publish(directory: str, by: str, note: str | None = None) -> RuleSet:

@@ -1,9 +1,10 @@
-"""Check a candidate version of one organisation's rules file without activating it.
+"""One organisation's rules file, from a new version to the version in force: check, simulate,
+publish — the console's steps (the command line has its own for whole directories).
 
-The rules directory in force is copied to a temporary directory, the candidate is written
-there as ``<org>.yaml`` and the copy is loaded: the findings say file, line and column. When it
-loads, the stored events of the last ``DAYS`` days are replayed under it (``simulate``), so the
-organisation sees what would change. Nothing in force changes: publishing is a separate step.
+``check_candidate`` loads the files in force with the candidate as ``<org>.yaml``: the findings
+say file, line and column. ``simulate_candidate`` (an RQ job, ``jobs.rules``) replays the stored
+events of the last ``DAYS`` days under it and says what would change. ``publish_candidate``
+makes it the version in force, unless another version was published since it was checked.
 """
 
 from __future__ import annotations
@@ -11,24 +12,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 
 from ..engine import RuleSet, load_ruleset
 from ..engine.diagnostics import Diagnostic, Severity
+from ..errors import Conflict, Invalid
 from ..extensions import db
 from ..models import ConsoleUser, Member
 from .boards.keys import mask_name
 from .console_users import audit
-from .rules import current_rules, registry
+from .rules import as_directory, current_rules, files_in_force, publish_files, version_in_force
 from .simulate import Simulation, simulate
 
 MAX_BYTES = 256 * 1024
 DAYS = 28
+PUBLISH_LOCK = 7_410_021  # pg_advisory_xact_lock key of publishing
 
 
 @dataclass
@@ -40,11 +42,8 @@ class Check:
     filename: str
     text: str
     diagnostics: list[Diagnostic]
-    simulation: Simulation | None = None
-    start: dt.date | None = None
-    end: dt.date | None = None
-    rule_names: dict[str, str] = dataclasses.field(default_factory=dict)  # rule key -> name
-    member_names: dict[int, str] = dataclasses.field(default_factory=dict)  # masked
+    base: str = ""  # the version in force it was checked against
+    candidate: str | None = None  # the version it would make, when it loads
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -65,41 +64,83 @@ class Check:
 
 def own_file(org: str) -> str | None:
     """The text of ``org``'s rules file in force, or None when it has none."""
-    path = Path(registry().directory) / f"{org}.yaml"
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    return files_in_force().get(f"{org}.yaml")
 
 
-def check_candidate(org: str, text: str, by: ConsoleUser | None = None,
-                    today: dt.date | None = None) -> Check:  # fmt: skip
-    """Load the rules in force with ``text`` as ``org``'s file and, when that loads, simulate
-    the last ``DAYS`` days under it; audited as ``rules.check`` (the caller commits)."""
+def _with_candidate(org: str, text: str) -> dict[str, str]:
+    return files_in_force() | {f"{org}.yaml": text}
+
+
+def check_candidate(org: str, text: str, by: ConsoleUser | None = None) -> Check:
+    """Load the rules in force with ``text`` as ``org``'s file; audited as ``rules.check``
+    (the caller commits)."""
     filename = f"{org}.yaml"
-    reg = registry()
-    current = current_rules()
-    with tempfile.TemporaryDirectory(prefix="pp-rules-check-") as tmp:
-        directory = os.path.join(tmp, "rules")
-        shutil.copytree(reg.directory, directory)
-        Path(directory, filename).write_text(text, encoding="utf-8")
-        result = load_ruleset(directory, reg.timezone)
+    base = version_in_force()
+    with as_directory(_with_candidate(org, text)) as directory:
+        result = load_ruleset(directory, current_app.config["APP_TIMEZONE"])
     found = [dataclasses.replace(d, path=os.path.basename(d.path)) for d in result.diagnostics]
     # the candidate's own findings first, then by file and line
     found.sort(key=lambda d: (d.path != filename, d.path, d.line, d.col))
-    check = Check(org, filename, text, found)
-    if result.ruleset is not None:
-        today = today or dt.datetime.now(current.tz).date()
-        check.start, check.end = today - dt.timedelta(days=DAYS), today
-        check.simulation = simulate(current, result.ruleset, check.start, check.end)
-        check.rule_names = {**_rule_names(current), **_rule_names(result.ruleset)}
-        check.member_names = _masked_names(check.simulation)
+    check = Check(org, filename, text, found, base,
+                  result.ruleset.version if result.ruleset is not None else None)  # fmt: skip
     audit(by, org, "rules.check", f"rules:{org}", None, {
         "errors": len(check.errors),
         "warnings": len(check.warnings),
-        "candidate": result.ruleset.version if result.ruleset is not None else None,
+        "candidate": check.candidate,
     })  # fmt: skip
     return check
+
+
+def simulate_candidate(org: str, text: str, today: dt.date | None = None,
+                       on_progress=None) -> dict:  # fmt: skip
+    """Replay the last ``DAYS`` days under the rules in force with ``text`` as ``org``'s file;
+    the report as plain data (a job's result): the simulation, rule names and masked names."""
+    with as_directory(_with_candidate(org, text)) as directory:
+        result = load_ruleset(directory, current_app.config["APP_TIMEZONE"])
+    if result.ruleset is None:
+        raise Invalid("the candidate has errors", {"errors": [str(d) for d in result.errors]},
+                      "rules_invalid")  # fmt: skip
+    current = current_rules()
+    today = today or dt.datetime.now(current.tz).date()
+    start, end = today - dt.timedelta(days=DAYS), today
+    sim = simulate(current, result.ruleset, start, end, on_progress=on_progress)
+    names = _masked_names(sim)
+    rule_names = _rule_names(result.ruleset) | _rule_names(current)
+    return {
+        "org": org,
+        "current": sim.current_version,
+        "candidate": sim.candidate_version,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "events": sim.events,
+        "before": sim.before,
+        "after": sim.after,
+        "rules": [r | {"name": rule_names.get(r["rule"], r["rule"])} for r in sim.rules()],
+        "members": [m | {"name": names.get(m["member_id"], "*")} for m in sim.members],
+        "boards": [
+            {"scope": b["scope"],
+             "before": [[names.get(m, "*"), p] for m, p in b["before"]],
+             "after": [[names.get(m, "*"), p] for m, p in b["after"]]}
+            for b in sim.boards
+        ],
+    }  # fmt: skip
+
+
+def publish_candidate(user: ConsoleUser, text: str, base: str, note: str | None) -> RuleSet:
+    """Make the rules in force with ``text`` as the user's organisation's file the version in
+    force; ``Conflict`` when another version was published since ``base`` was (check again).
+    Audited as ``rules.publish``; the caller commits."""
+    org = user.org_code
+    if db.session.get_bind().dialect.name == "postgresql":  # one publisher at a time
+        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
+    in_force = version_in_force()
+    if in_force != base:
+        raise Conflict(f"rules version {in_force} was published after {base} was checked",
+                       {"in_force": in_force, "checked": base}, "rules_changed")  # fmt: skip
+    ruleset = publish_files(_with_candidate(org, text), user.username, note)
+    audit(user, org, "rules.publish", f"rules:{org}", {"version": base},
+          {"version": ruleset.version, "note": note})  # fmt: skip
+    return ruleset
 
 
 def _rule_names(ruleset: RuleSet) -> dict[str, str]:

@@ -321,12 +321,20 @@ def main() -> None:
         "rebuild the boards (as RECALCULATE_PARTS does with that many workers); 1: one "
         "process that keeps the boards live",
     )  # fmt: skip
+    parser.add_argument(
+        "--boards", choices=["live", "rebuild"], default=None,
+        help="live: the recalculation feeds the boards as it goes; rebuild: it leaves Redis "
+        "alone and the boards are rebuilt after (default: live with --parts 1, else rebuild)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/2")
     args = parser.parse_args()
     if args.quick:
         args.members, args.events = 10_000, 100_000
+    args.boards = args.boards or ("live" if args.parts == 1 else "rebuild")
+    if args.parts > 1 and args.boards == "live":
+        parser.error("--parts > 1 rebuilds the boards after (as the jobs do)")
 
     import psycopg
     import redis
@@ -393,7 +401,8 @@ def main() -> None:
                 else:
                     if prof:
                         prof.enable()
-                    report = recalculate(new, since, on_batch=progress)
+                    report = recalculate(new, since, on_batch=progress,
+                                         live_boards=args.boards == "live")  # fmt: skip
                     if prof:
                         prof.disable()
                     peak = rss_peak()
@@ -402,7 +411,7 @@ def main() -> None:
                     analyzer.__exit__(None, None, None)
             seconds = time.perf_counter() - t0
             rebuild_s = None
-            if args.parts > 1:
+            if args.boards == "rebuild":
                 from app.redis_client import get_redis
                 from app.services.boards.rebuild import rebuild_boards
 
@@ -423,8 +432,9 @@ def main() -> None:
                     else "never"
                 )
             )
-            how = (f"{args.parts} processes in parallel, boards rebuilt after" if args.parts > 1
-                   else "one process, boards live")  # fmt: skip
+            how = (f"{args.parts} processes in parallel" if args.parts > 1 else "one process") + (
+                ", boards rebuilt after" if args.boards == "rebuild" else ", boards live"
+            )
             say(f"RESULT ({how}): {report.events:,} events of {report.members:,} members "
                 f"re-scored in {seconds:.1f} s = {report.events / seconds:,.0f} events/s; "
                 f"{report.changed:,} "
