@@ -3,11 +3,14 @@ hours reported by a partner, to be checked against the sign-in sheet).
 
 Approving scores the event again with ``confirming=True``: the rules that wait for
 verification now award (the others credited their points when the event arrived), under the
-caps as they stand now, with the emergency that was in force when it happened. The awards are
-ledger entries of the event, its counters move, the event counts towards badges, and the
-boards are updated after the commit. Rejecting keeps what was already credited and records the
-reason the rider sees. Either happens once: an event no longer pending is left alone.
-Services flush; the caller commits (then ``boards.record_after_commit`` runs).
+rules version the event was scored with when it arrived (the one in force then: a version
+published since changes nothing for it, unless a recalculation re-scored it under the new
+one), under the caps as they stand now, with the emergency that was in force when it
+happened. The awards are ledger entries of the event, its counters move, the event counts
+towards badges, and the boards are updated after the commit. Rejecting keeps what was
+already credited and records the reason the rider sees. Either happens once: an event no
+longer pending is left alone. Services flush; the caller commits (then
+``boards.record_after_commit`` runs).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .console_users import audit, in_scope, in_subtree
 from .ingest import emergency_at
 from .ingest.store import upsert
 from .rewards import facts_of
+from .rules import load_version
 from .simulate import stored_data
 
 MAX_BATCH = 200
@@ -109,11 +113,13 @@ def approve(rules: RuleSet, user: ConsoleUser, ids: list[int], now=None) -> Deci
     members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(states)))}
     partners = dict(db.session.execute(select(Partner.id, Partner.code)).all())
     emergencies = list(db.session.scalars(select(Emergency)))
+    versions = {rules.version: rules}
     for event in events:
         if not _claim(event, EventStatus.AWARDED, None, now):
             decision.skipped.append(event.id)
             continue
-        _score(rules, event, members[event.member_id], states[event.member_id], writer, ach,
+        scoring = _version_of(event, versions, rules)
+        _score(scoring, event, members[event.member_id], states[event.member_id], writer, ach,
                partners, emergencies, now)  # fmt: skip
         audit(user, event.org_code, "event.approve", f"event:{event.id}", {"status": "pending"},
               {"status": "awarded", "points": event.points})  # fmt: skip
@@ -123,6 +129,14 @@ def approve(rules: RuleSet, user: ConsoleUser, ids: list[int], now=None) -> Deci
     industry = {m.id: m.industry for m in members.values()}
     boards.record_after_commit(boards.board_entries(rows, industry.get, partners))
     return decision
+
+
+def _version_of(event: Event, versions: dict[str, RuleSet], current: RuleSet) -> RuleSet:
+    """The rules version the event was scored with on arrival (loaded once per approval); the
+    version in force when that one was never published (rules read from RULES_DIR)."""
+    if event.rules_version not in versions:
+        versions[event.rules_version] = load_version(event.rules_version) or current
+    return versions[event.rules_version]
 
 
 def _score(rules, event: Event, member: Member, state, writer, ach, partners, emergencies,

@@ -102,3 +102,54 @@ def test_an_organisation_code_with_a_wildcard_character_sees_only_its_own_subtre
     # "_" matches any one character in SQL LIKE: unescaped, sx.d_ would reach sx.dt
     assert verification.pending(ConsoleUserFactory(org_code="sx.d_")) == []
     assert len(verification.pending(ConsoleUserFactory(org_code="sx.dt"))) == 1
+
+
+def test_approval_scores_under_the_version_the_event_arrived_under(partner_api, rider, tmp_path):
+    import shutil
+
+    from app.services.rules import publish, registry
+
+    from ..conftest import ROOT
+
+    try:
+        first = publish(str(ROOT / "rules"), "tester")  # the shipped rules, now stored
+        db.session.commit()
+        event = _pending(partner_api, hours=4)
+        assert event.rules_version == first.version
+        doubled = tmp_path / "doubled"
+        shutil.copytree(ROOT / "rules", doubled)
+        sx = doubled / "sx.yaml"
+        text = sx.read_text(encoding="utf-8")
+        assert "points: 4 * event.data.hours" in text
+        text = text.replace("points: 4 * event.data.hours", "points: 8 * event.data.hours", 1)
+        sx.write_text(text[: text.index("\nexamples:")] + "\n", encoding="utf-8")
+        for path in doubled.glob("*.yaml"):  # their examples expect the old points
+            if "\nexamples:" in (old := path.read_text(encoding="utf-8")):
+                path.write_text(old[: old.index("\nexamples:")] + "\n", encoding="utf-8")
+        second = publish(str(doubled), "tester")
+        db.session.commit()
+        assert current_rules().version == second.version != first.version
+        user = ConsoleUserFactory(org_code="sx.dt", role="verifier")
+        decision = verification.approve(current_rules(), user, [event.id])
+        db.session.commit()
+        award = db.session.scalar(
+            select(LedgerEntry).where(LedgerEntry.event_id == event.id, LedgerEntry.kind == "award",
+                                      LedgerEntry.rule == "sx:volunteer-hours")
+        )  # fmt: skip
+        # 4 h at the 4 a hour in force when it happened, not the 8 published since
+        assert award.points == 16 and award.rules_version == first.version
+        versions = set(db.session.scalars(
+            select(LedgerEntry.rules_version).where(LedgerEntry.event_id == event.id)))  # fmt: skip
+        assert versions == {first.version}
+        assert decision.points == _ledger_sum(event.member_id)
+        # one that arrived under the new version is scored under it
+        later = _pending(partner_api, "v2", hours=4, days_ago=2)
+        assert later.rules_version == second.version
+        verification.approve(current_rules(), user, [later.id])
+        db.session.commit()
+        assert db.session.scalar(
+            select(LedgerEntry.points).where(LedgerEntry.event_id == later.id,
+                                             LedgerEntry.rule == "sx:volunteer-hours")
+        ) == 32  # fmt: skip
+    finally:
+        registry().reload()
