@@ -49,6 +49,7 @@ from .simulate import score_event
 BATCH = 1_000  # members per transaction
 IN_CHUNK = 10_000  # ids per IN (...) list
 SCORED = (EventStatus.AWARDED, EventStatus.PENDING, EventStatus.NO_MATCH, EventStatus.REJECTED)
+_NOTHING: tuple[Tally, dict] = (Tally(), {})  # what an event never credited had (read only)
 EVENT_COLUMNS = ("id", "member_id", "partner_id", "partner_event_id", "type", "org_code",
                  "occurred_at", "data", "status", "rules_version")  # fmt: skip
 
@@ -201,7 +202,7 @@ def _member(batch: _Batch, member_id: int, events: list) -> None:
                 accepted.append(event)
             continue
         report.events += 1
-        old, last_entry = batch.credited.get(event.id, (Tally(), {}))
+        old, last_entry = batch.credited.get(event.id, _NOTHING)
         if new != old:
             report.changed += 1
             _recredit(batch, member_id, event, old, new, last_entry)
