@@ -91,6 +91,35 @@ def _iso(moment_: dt.datetime) -> str:
     return moment_.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_KEY_PREFIXES = tuple(
+    ("{" if i == 0 else ",") + json.dumps(k) + ":" for i, k in enumerate(_HASHED_SORTED)
+)
+_encode_str = json.encoder.encode_basestring  # the string encoder of ensure_ascii=False
+
+
+def row_hash(prev_hash: str, row) -> str:
+    """``entry_hash(prev_hash, ledger_hash_fields(row))``, the same JSON written directly
+    (no dict, no general encoder): what the ledger writer hashes every entry with."""
+    parts = [prev_hash, "\n"]
+    for prefix, key in zip(_KEY_PREFIXES, _HASHED_SORTED, strict=True):
+        value = row[key]
+        kind = type(value)
+        if kind is str:
+            text = _encode_str(value)
+        elif kind is int:
+            text = int.__repr__(value)
+        elif value is None:
+            text = "null"
+        elif isinstance(value, dt.datetime):
+            text = '"' + _iso(value) + '"'
+        else:  # anything else exactly as the encoder writes it
+            text = _ENCODE(value)
+        parts.append(prefix)
+        parts.append(text)
+    parts.append("}")
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
 def entry_hash(prev_hash: str, fields: dict) -> str:
     text = _ENCODE(fields if list(fields) == list(_HASHED_SORTED) else dict(sorted(fields.items())))
     return hashlib.sha256((prev_hash + "\n" + text).encode()).hexdigest()

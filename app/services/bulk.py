@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 
-from sqlalchemy import JSON, BigInteger, String, Table, TypeDecorator, any_, bindparam, cast, insert
+from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..extensions import db
@@ -59,7 +59,5 @@ def among(column, ids):
     plan however many), an expanding IN elsewhere."""
     ids = list(ids)
     if db.session.get_bind().dialect.name == "postgresql":
-        # an array literal: one string for the driver to send, not a list to adapt
-        literal = "{" + ",".join(str(int(i)) for i in ids) + "}"
-        return column == any_(cast(bindparam(None, literal, String), ARRAY(BigInteger)))
+        return column == any_(cast(ids, ARRAY(BigInteger)))
     return column.in_(ids)

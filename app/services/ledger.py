@@ -18,7 +18,7 @@ from ..engine.periods import period_bounds, zone
 from ..extensions import db
 from ..models import EARNING_KINDS, BadgeGrant, LedgerEntry, LevelChange, Member
 from ..models.base import utcnow
-from ..models.ledger import entry_hash, ledger_hash_fields
+from ..models.ledger import row_hash
 from .bulk import among, insert_rows
 
 
@@ -48,11 +48,9 @@ class LedgerWriter:
 
     def append(self, member_id: int, points: int, kind: str, **fields) -> dict:
         """Queue one entry for a locked member; return the row (its id is set on write)."""
-        state = self.states[member_id]
         created = fields.pop("created_at", None) or utcnow()
         row = {
             "member_id": member_id,
-            "seq": state.seq + 1,
             "points": points,
             "kind": str(kind),
             "event_id": fields.get("event_id"),
@@ -70,10 +68,18 @@ class LedgerWriter:
         }
         if "event_ref" in fields:  # the partner's event id: the store sets event_id from it
             row["event_ref"] = fields["event_ref"]
+        earning = kind in EARNING_KINDS or (kind == "reverse" and fields.get("reverses_earning"))
+        return self.add(row, earning)
+
+    def add(self, row: dict, earning: bool) -> dict:
+        """Queue a row already made with every column ``append`` fills (bulk writers):
+        it gets the member's next ``seq``; ``earning`` moves the lifetime points too."""
+        state = self.states[row["member_id"]]
         state.seq += 1
-        state.balance += points
-        if kind in EARNING_KINDS or (kind == "reverse" and fields.get("reverses_earning")):
-            state.lifetime += points
+        row["seq"] = state.seq
+        state.balance += row["points"]
+        if earning:
+            state.lifetime += row["points"]
         self.rows.append(row)
         return row
 
@@ -85,7 +91,7 @@ class LedgerWriter:
         for row in rows:
             state = self.states[row["member_id"]]
             row["prev_hash"] = state.head
-            row["hash"] = state.head = entry_hash(state.head, ledger_hash_fields(row))
+            row["hash"] = state.head = row_hash(state.head, row)
         return rows
 
 

@@ -225,34 +225,26 @@ def _recredit(batch: _Batch, member_id: int, event, old: Tally, new: Tally,
     for rule in sorted(set(old) | set(new)):
         if old[rule] == new[rule]:
             continue
-        fields = {
-            "org_code": event.org_code, "partner_id": event.partner_id, "rule": rule,
-            "rules_version": version, "occurred_at": event.occurred_at,
-            "created_at": run.now, "explanation": run.explanation,
-            "ref": event.partner_event_id, "event_id": event.id,
+        row = {
+            "member_id": member_id, "event_id": event.id, "rule": rule, "rules_version": version,
+            "org_code": event.org_code, "partner_id": event.partner_id,
+            "occurred_at": event.occurred_at, "created_at": run.now,
+            "explanation": run.explanation, "reverses_id": None, "ref": event.partner_event_id,
         }  # fmt: skip
         if old[rule]:
             entry_id, category = last_entry[rule]
-            batch.writer.append(
-                member_id,
-                -old[rule],
-                LedgerKind.REVERSE,
-                reason=f"规则更新（{version}）后重新计分：撤回原来的 {old[rule]} 分",
-                category=category,
-                reverses_id=entry_id,
-                reverses_earning=True,
-                **fields,
-            )
+            batch.writer.add(row | {
+                "points": -old[rule], "kind": str(LedgerKind.REVERSE), "category": category,
+                "reverses_id": entry_id,
+                "reason": f"规则更新（{version}）后重新计分：撤回原来的 {old[rule]} 分",
+            }, earning=True)  # fmt: skip
             run.report.reversed_points += old[rule]
         if new[rule]:
-            batch.writer.append(
-                member_id,
-                new[rule],
-                LedgerKind.AWARD,
-                reason=f"规则更新（{version}）后重新计分：{new[rule]} 分",
-                category=run.categories.get(rule, "other"),
-                **fields,
-            )
+            batch.writer.add(row | {
+                "points": new[rule], "kind": str(LedgerKind.AWARD),
+                "category": run.categories.get(rule, "other"),
+                "reason": f"规则更新（{version}）后重新计分：{new[rule]} 分",
+            }, earning=True)  # fmt: skip
             run.report.credited_points += new[rule]
 
 

@@ -1,7 +1,8 @@
 """An organisation's staff member's journey through the console in headless Chromium, on a
 desktop and on a phone: sign in, approve a pending volunteer event in the verification queue,
-confirm a pickup at the redemption desk, declare an emergency and end it, and check a broken
-version of the organisation's own rules file, whose error is shown with its line number.
+confirm a pickup at the redemption desk, declare an emergency and end it, check a broken
+version of the organisation's own rules file, whose error is shown with its line number, then
+a good one, see its simulation and publish it.
 
 The data is made through the fixtures and committed before the browser opens (the live
 server's requests run in threads of their own, each with its own database session); the
@@ -18,11 +19,13 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Emergency, Event, Member, Redemption
+from app.models import AuditEntry, Emergency, Event, Member, Redemption
 from app.services import rewards
+from app.services.rules import files_in_force, registry
 
 from ..conftest import ROOT
 from ..factories import ConsoleUserFactory, OrganisationFactory
+from ..jobs.test_jobs import run_queued_jobs
 from ..partner_api import volunteer
 from ..rewards_support import SHANGHAI, SHOP, give, install_shop, key, member_id
 from .conftest import DESKTOP, PHONE, screenshot
@@ -35,6 +38,7 @@ REWARD, REWARD_NAME = "tea", "姜茶一杯"
 EMERGENCY = "平城区暴雪应急"
 OWN_FILE = (ROOT / "rules" / f"{ORG}.yaml").read_text(encoding="utf-8")
 BROKEN_LINE = "name: 大同市"  # given a second colon below: a YAML syntax error on its line
+RENAMED = "name: 大同市（新）"  # the good version the walk publishes
 VIEWPORTS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
 
@@ -183,9 +187,28 @@ def walk(page: Page, base: str, desk: Desk, shots: str) -> None:
     expect(listing.locator("tr.error")).to_have_count(1)  # only the broken line is marked
     shot("rules-error")
 
+    # a good version: check → the simulation's page → publish what was simulated
+    _go(page, "规则", f"{base}/console/rules")
+    page.get_by_label("规则文件内容（YAML）").fill(OWN_FILE.replace(BROKEN_LINE, RENAMED, 1))
+    page.get_by_role("button", name="检查并模拟").click()
+    page.wait_for_url(f"{base}/console/rules/check")
+    expect(page.get_by_text("没有错误，规则可以加载。")).to_be_visible()
+    run_queued_jobs()  # a real Redis: the simulation waits for a worker
+    page.get_by_role("link", name="查看模拟进度和结果").click()
+    page.wait_for_url(re.compile(r".*/console/rules/simulations/.+"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("模拟：")
+    shot("rules-simulation")
+    page.get_by_label("说明（可选）").fill("改名")
+    page.get_by_role("button", name="发布新版本").click()
+    page.wait_for_url(f"{base}/console/rules/publish")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("已发布")
+    shot("rules-published")
+
 
 def _check_database(desk: Desk) -> None:
     db.session.remove()  # read afresh what the browser's requests committed
+    assert RENAMED in files_in_force()[f"{ORG}.yaml"]  # the published version is in force
+    assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "rules.publish"))
     assert db.session.get(Event, desk.event_id).status == "awarded"
     redemption = db.session.scalar(select(Redemption).where(Redemption.code == desk.code))
     assert redemption.status == "confirmed" and redemption.decided_at is not None
@@ -200,10 +223,13 @@ def test_a_staff_member_approves_confirms_a_pickup_runs_an_emergency_and_checks_
 ):
     name = request.node.callspec.id
     page = new_context(viewport).new_page()
-    walk(
-        page,
-        live_server,
-        console_data,
-        "e2e-console" if name == "desktop" else f"e2e-console-{name}",
-    )
-    _check_database(console_data)
+    try:
+        walk(
+            page,
+            live_server,
+            console_data,
+            "e2e-console" if name == "desktop" else f"e2e-console-{name}",
+        )
+        _check_database(console_data)
+    finally:
+        registry().reload()  # the walk published a version: RULES_DIR's again for the next

@@ -54,6 +54,10 @@ def _net_by_rule() -> dict:
 
 
 def _consistent() -> None:
+    from app.services.audit import verify_ledger
+
+    report = verify_ledger()
+    assert report.ok and report.entries, report.problems  # every chain holds, balances match
     for member in db.session.scalars(select(Member)):
         db.session.refresh(member)
         total = db.session.scalar(
