@@ -46,7 +46,7 @@ from .bulk import among, insert_rows
 from .members import facts_for
 from .simulate import score_event
 
-BATCH = 1_000  # members per transaction
+BATCH = 2_000  # members per transaction
 IN_CHUNK = 10_000  # ids per IN (...) list
 SCORED = (EventStatus.AWARDED, EventStatus.PENDING, EventStatus.NO_MATCH, EventStatus.REJECTED)
 _NOTHING: tuple[Tally, dict] = (Tally(), {})  # what an event never credited had (read only)
@@ -276,9 +276,49 @@ def _store_events(changes: list[tuple[int, int, str]], version: str) -> None:
 
 
 def _store_counters(member_ids: list[int], rows: list[dict]) -> None:
-    """Replace the members' cap counters with the replayed ones."""
-    db.session.execute(delete(Counter).where(among(Counter.member_id, member_ids)))
-    insert_rows(Counter.__table__, rows)
+    """Bring the members' cap counters to the replayed ones, writing only what differs (a
+    rules change usually moves the counters of a few rules, not all of them)."""
+    c = Counter.__table__.c
+    stored = {
+        (r.member_id, r.bucket, r.period): (r.points, r.count)
+        for r in db.session.execute(
+            select(c.member_id, c.bucket, c.period, c.points, c.count).where(
+                among(c.member_id, member_ids)
+            )
+        ).all()
+    }
+    new = {(r["member_id"], r["bucket"], r["period"]): (r["points"], r["count"]) for r in rows}
+    _delete_counters([k for k, v in stored.items() if new.get(k) != v])  # gone or changed
+    insert_rows(Counter.__table__, [
+        r for r in rows if stored.get((r["member_id"], r["bucket"], r["period"]))
+        != (r["points"], r["count"])
+    ])  # fmt: skip
+
+
+def _delete_counters(keys: list[tuple[int, str, str]]) -> None:
+    if not keys:
+        return
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        members, buckets, periods = (list(x) for x in zip(*keys, strict=True))
+        conn.execute(
+            text(
+                "DELETE FROM counters AS c USING unnest(CAST(:m AS bigint[]), "
+                "CAST(:b AS varchar[]), CAST(:p AS varchar[])) AS d(m, b, p) "
+                "WHERE c.member_id = d.m AND c.bucket = d.b AND c.period = d.p"
+            ),
+            {"m": members, "b": buckets, "p": periods},
+        )
+        return
+    counters = Counter.__table__
+    conn.execute(
+        delete(counters).where(
+            counters.c.member_id == bindparam("k_m"),
+            counters.c.bucket == bindparam("k_b"),
+            counters.c.period == bindparam("k_p"),
+        ),
+        [{"k_m": m, "k_b": b, "k_p": p} for m, b, p in keys],
+    )
 
 
 def _credited(event_ids: list[int]) -> dict[int, tuple[Tally, dict]]:

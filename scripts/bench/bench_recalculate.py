@@ -186,6 +186,7 @@ def load(args, env: dict, admin, version: str) -> dict:
         events_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # every run starts with the load's WAL written out
         (size,) = conn.execute("SELECT pg_total_relation_size('events')").fetchone()
         with_events = conn.execute("SELECT count(DISTINCT member_id) FROM events").fetchone()[0]
     say(f"  members, member_orgs, partner_members: {members_s:.1f} s; events {events_s:.1f} s; "

@@ -185,3 +185,33 @@ def test_a_part_takes_only_its_share_of_the_members(partner_api, rider, doubled)
     assert second.members == 1 and first.changed + second.changed == 4
     assert _net_by_rule()["sx:pioneer-shift"] == 120
     _consistent()
+
+
+def test_the_counters_end_as_the_replay_counts_them(partner_api, rider, doubled):
+    from app.models import Counter, Emergency, Partner
+    from app.services.members import facts_for
+    from app.services.simulate import score_event
+
+    _activity(partner_api)
+    r1 = db.session.scalar(select(PartnerMember.member_id).where(PartnerMember.ref == "r1"))
+    db.session.add(Counter(member_id=r1, bucket="gone:rule", period="2026-W01", points=5, count=1))
+    db.session.commit()
+    new = publish(str(doubled), "tester")
+    db.session.commit()
+    recalculate(new, SINCE)
+    stored = {(c.member_id, c.bucket, c.period): (c.points, c.count)
+              for c in db.session.scalars(select(Counter))}  # fmt: skip
+    expected = {}
+    partners = dict(db.session.execute(select(Partner.id, Partner.code)).all())
+    emergencies = list(db.session.scalars(select(Emergency)))
+    facts = facts_for(db.session.scalars(select(Member.id)))
+    for member_id, member_facts in facts.items():
+        counters: dict = {}
+        for event in db.session.scalars(
+            select(Event).where(Event.member_id == member_id).order_by(Event.occurred_at, Event.id)
+        ):
+            score_event(new, event, member_facts, counters, emergencies,
+                        partners[event.partner_id])  # fmt: skip
+        expected |= {(member_id, b, p): tuple(v) for (b, p), v in counters.items()}
+    assert stored == expected and (r1, "gone:rule", "2026-W01") not in stored
+    assert any(b.startswith("sx:pioneer-shift") for _, b, _ in stored)  # the doubled rule's caps
