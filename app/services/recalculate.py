@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import DateTime, bindparam, delete, select, text, type_coerce, update
 
 from ..engine import RuleSet
 from ..extensions import db
@@ -179,8 +179,13 @@ def _batch(run: _Run, ids: list[int]) -> None:
 def _events(member_ids: list[int]) -> list:
     """The members' scored events, each member's in the order they happened."""
     e = Event.__table__.c
+    columns = [e[c] for c in EVENT_COLUMNS]
+    if db.session.get_bind().dialect.name == "postgresql":  # timestamptz comes back aware:
+        columns[EVENT_COLUMNS.index("occurred_at")] = type_coerce(  # no per-row conversion
+            e.occurred_at, DateTime(timezone=True)
+        ).label("occurred_at")
     return db.session.execute(  # .all(): one fetch, not one per row
-        select(*(e[c] for c in EVENT_COLUMNS))
+        select(*columns)
         .where(among(e.member_id, member_ids), e.status.in_(SCORED))
         .order_by(e.member_id, e.occurred_at, e.id)
     ).all()

@@ -205,6 +205,16 @@ def test_publishing_what_was_simulated_and_recalculating(app_ctx, partner_api, r
                      response.get_data(as_text=True))  # fmt: skip
     done = text_of(staff.client.get(link.group(1)))
     assert "已完成" in done and "积分有变化的活动" in done
+    other = ConsoleUserFactory(username="o", org_code="sx.ty", role="admin")
+    db.session.commit()
+    outsider = sign_in(app_ctx, other.username).client
+    assert outsider.get(link.group(1)).status_code == 404  # another organisation's job
+    assert outsider.get(url).status_code == 404
+    # nor can it publish the simulation of another organisation (the job is not its own)
+    assert (
+        sign_in(app_ctx, other.username).post("/console/rules/publish", {"job": job_id}).status_code
+        == 404
+    )
     # the shifts were re-scored: 3 shifts of 2 h at 10 a hour (r1), and r2's hazard as before
     r1 = db.session.scalar(select(Member).where(Member.display_name == "张小华"))
     assert r1.balance == 60 + 3 * 10
