@@ -2,7 +2,8 @@
 
 ``insert_rows``: with COPY on PostgreSQL, by executemany elsewhere, for bulk writers that need
 no ids back (a recalculation's ledger entries and counters); the rows go in the session's
-transaction like any other statement of it. ``among``: an id list condition.
+transaction like any other statement of it. ``execute_rows``: an UPDATE or DELETE for many
+rows. ``among``: an id list condition.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 
-from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert
+from sqlalchemy import JSON, BigInteger, Table, TypeDecorator, any_, cast, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..extensions import db
@@ -52,6 +53,21 @@ def _json_text(seen: dict, value) -> str | None:
     if out is None:
         out = seen[id(value)] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return out
+
+
+def execute_rows(unnest_sql: str, statement, names: tuple[str, ...], rows: list[tuple],
+                 **params) -> None:  # fmt: skip
+    """One statement for many rows: on PostgreSQL ``unnest_sql`` once, each of ``names`` an
+    array of that column of ``rows`` (for ``unnest``); elsewhere ``statement``, whose bind
+    parameters are ``names``, as an executemany. ``params``: the same for every row."""
+    if not rows:
+        return
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        conn.execute(text(unnest_sql), dict(zip(names, columns, strict=True)) | params)
+        return
+    conn.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def among(column, ids):

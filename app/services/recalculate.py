@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
 
-from sqlalchemy import DateTime, bindparam, delete, select, text, type_coerce, update
+from sqlalchemy import DateTime, bindparam, delete, select, type_coerce, update
 
 from ..engine import RuleSet
 from ..extensions import db
@@ -42,7 +42,7 @@ from ..models import (
 from ..models.base import utcnow
 from . import boards, honours, ledger
 from .achievements import Achievements
-from .bulk import among, insert_rows
+from .bulk import among, execute_rows, insert_rows
 from .members import facts_for
 from .simulate import score_event
 
@@ -256,27 +256,17 @@ def _recredit(batch: _Batch, member_id: int, event, old: Tally, new: Tally,
 def _store_events(changes: list[tuple[int, int, str]], version: str) -> None:
     """Give the re-scored events their points, status and version (one statement on
     PostgreSQL)."""
-    if not changes:
-        return
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        ids, points, statuses = (list(x) for x in zip(*changes, strict=True))
-        conn.execute(
-            text(
-                "UPDATE events AS e SET points = v.points, status = v.status, "
-                "rules_version = :version FROM unnest(CAST(:ids AS bigint[]), "
-                "CAST(:points AS integer[]), CAST(:statuses AS varchar[])) "
-                "AS v(id, points, status) WHERE e.id = v.id"
-            ),
-            {"ids": ids, "points": points, "statuses": statuses, "version": version},
-        )
-        return
     events = Event.__table__
-    conn.execute(
+    execute_rows(
+        "UPDATE events AS e SET points = v.points, status = v.status, rules_version = :version "
+        "FROM unnest(CAST(:e_id AS bigint[]), CAST(:e_points AS integer[]), "
+        "CAST(:e_status AS varchar[])) AS v(id, points, status) WHERE e.id = v.id",
         update(events)
         .where(events.c.id == bindparam("e_id"))
         .values(points=bindparam("e_points"), status=bindparam("e_status"), rules_version=version),
-        [{"e_id": i, "e_points": p, "e_status": s} for i, p, s in changes],
+        ("e_id", "e_points", "e_status"),
+        changes,
+        version=version,
     )
 
 
@@ -301,28 +291,18 @@ def _store_counters(member_ids: list[int], rows: list[dict]) -> None:
 
 
 def _delete_counters(keys: list[tuple[int, str, str]]) -> None:
-    if not keys:
-        return
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        members, buckets, periods = (list(x) for x in zip(*keys, strict=True))
-        conn.execute(
-            text(
-                "DELETE FROM counters AS c USING unnest(CAST(:m AS bigint[]), "
-                "CAST(:b AS varchar[]), CAST(:p AS varchar[])) AS d(m, b, p) "
-                "WHERE c.member_id = d.m AND c.bucket = d.b AND c.period = d.p"
-            ),
-            {"m": members, "b": buckets, "p": periods},
-        )
-        return
     counters = Counter.__table__
-    conn.execute(
+    execute_rows(
+        "DELETE FROM counters AS c USING unnest(CAST(:k_m AS bigint[]), "
+        "CAST(:k_b AS varchar[]), CAST(:k_p AS varchar[])) AS d(m, b, p) "
+        "WHERE c.member_id = d.m AND c.bucket = d.b AND c.period = d.p",
         delete(counters).where(
             counters.c.member_id == bindparam("k_m"),
             counters.c.bucket == bindparam("k_b"),
             counters.c.period == bindparam("k_p"),
         ),
-        [{"k_m": m, "k_b": b, "k_p": p} for m, b, p in keys],
+        ("k_m", "k_b", "k_p"),
+        keys,
     )
 
 

@@ -91,10 +91,10 @@ def test_get_member_has_balance_and_period_totals(partner_api, rider):
     partner_api.post_event(hazard("h1", severity="low", days_ago=0.5))
     body = partner_api.get_member("r1").json
     assert body["balance"] == body["lifetime_points"] == 13
-    assert body["this_month"]["total"] >= body["this_week"]["total"] >= 0
-    assert body["this_month"]["by_category"]["governance"] + body["this_month"]["by_category"][
-        "pioneer"
-    ] in (0, 3, 10, 13)  # half a day ago may fall in last month
+    # half a day ago may fall in last week or last month, depending on when the tests run
+    for period in ("this_week", "this_month"):
+        by_category = body[period]["by_category"]
+        assert body[period]["total"] == sum(by_category.values()) in (0, 3, 10, 13)
 
 
 def test_ledger_is_newest_first_with_cursor_pagination(partner_api, rider):
