@@ -7,7 +7,7 @@ from flask import Flask
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the application: configuration, then each component's ``init_app``. No I/O."""
-    from . import api, cli, config, console, errors, extensions, redis_client, web
+    from . import api, cli, config, console, errors, extensions, health, redis_client, web
     from .services import rules
 
     app = Flask(__name__, instance_relative_config=True)
@@ -17,6 +17,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     rules.init_app(app)
     api.init_app(app)
+    health.init_app(app)
     web.init_app(app)
     console.init_app(app)
     cli.init_app(app)
