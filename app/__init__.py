@@ -7,12 +7,13 @@ from flask import Flask
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the application: configuration, then each component's ``init_app``. No I/O."""
-    from . import api, cli, config, console, errors, extensions, health, redis_client, web
+    from . import api, cli, config, console, errors, extensions, health, logs, redis_client, web
     from .services import rules
 
     app = Flask(__name__, instance_relative_config=True)
     config.load(app.config, overrides, app.instance_path)
     extensions.init_db(app)
+    logs.init_app(app)
     redis_client.init_app(app)
     errors.init_app(app)
     rules.init_app(app)

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, object] = {
     # a recalculation after a publish runs as this many jobs (one per worker, each a share of
     # the members) and then rebuilds the boards; 1: one job that keeps the boards live
     "RECALCULATE_PARTS": 1,
+    "LOG_FORMAT": "json",  # one JSON object per line with the request id; or "text"
+    "LOG_LEVEL": "INFO",
 }
 
 ENVIRONMENT = (
@@ -60,6 +62,8 @@ ENVIRONMENT = (
     "SESSION_DAYS",
     "SESSION_COOKIE_SECURE",
     "RECALCULATE_PARTS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
 )
 _INTEGERS = {
     "RULES_POLL_SECONDS",

@@ -62,3 +62,29 @@ def test_readyz_names_what_is_down_with_503(client, app_ctx, monkeypatch, what):
     assert not error["details"][what].startswith("ok")
     assert all(state.startswith("ok") for name, state in error["details"].items() if name != what)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_every_response_carries_a_request_id_and_logs_carry_it(client, app_ctx, caplog):
+    import json
+    import logging
+
+    from app.logs import JsonFormatter, RequestIdFilter
+
+    first = client.get("/healthz").headers["X-Request-Id"]
+    second = client.get("/healthz").headers["X-Request-Id"]
+    assert len(first) == 32 and first != second  # a new one each time
+    # the caller's own id comes back; anything but a plain token is replaced
+    assert client.get("/healthz", headers={"X-Request-Id": "p-42.a_b"}).headers[
+        "X-Request-Id"] == "p-42.a_b"  # fmt: skip
+    for bad in ("x" * 65, "a b", "<script>", "../etc", "a;b"):
+        echoed = client.get("/healthz", headers={"X-Request-Id": bad}).headers["X-Request-Id"]
+        assert echoed != bad and len(echoed) == 32
+    # a log line written while serving a request is JSON with that request's id
+    with app_ctx.test_request_context("/readyz", headers={"X-Request-Id": "trace-1"}):
+        app_ctx.preprocess_request()
+        record = logging.LogRecord("app.test", logging.WARNING, __file__, 1, "not %s", ("ready",),
+                                   None)  # fmt: skip
+        RequestIdFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "trace-1" and line["message"] == "not ready"
+    assert line["level"] == "WARNING" and line["logger"] == "app.test" and line["ts"]
