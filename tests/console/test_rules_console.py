@@ -17,6 +17,7 @@ from ..conftest import ROOT
 from ..factories import ConsoleUserFactory
 from ..jobs.test_jobs import run_queued_jobs
 from ..partner_api import hazard, shift
+from ..rules_support import province_file
 from ..web.conftest import text_of
 from .test_console import sign_in
 
@@ -124,13 +125,6 @@ def test_an_uploaded_file_is_checked_and_too_large_is_refused(app_ctx, orgs):
     assert staff.post("/console/rules/check", {"text": "  "}).status_code == 400
 
 
-def _doubled_province() -> str:
-    text = (ROOT / "rules" / "sx.yaml").read_text(encoding="utf-8")
-    text = text.replace("points: 5 * min(event.data.hours, 8)",
-                        "points: 10 * min(event.data.hours, 8)", 1)  # fmt: skip
-    return text[: text.index("\nexamples:")] + "\n"  # the examples expect the old points
-
-
 def _activity(partner_api) -> None:
     partner_api.put_member("r2", name="李大明")
     for i in range(3):
@@ -154,7 +148,7 @@ def test_a_good_candidate_is_simulated_by_a_job(app_ctx, partner_api, rider):
     _activity(partner_api)
     version, digest = current_rules().version, _directory_digest()
     staff = _staff(app_ctx, org="sx")
-    url, page = _simulated(staff, _doubled_province())
+    url, page = _simulated(staff, province_file())
     assert "重放了 4 条活动" in page
     assert "现行规则共 55 分，新版本共 100 分" in page
     assert "张*华" in page and "张小华" not in page  # masked
@@ -174,7 +168,7 @@ def test_a_running_simulation_shows_its_progress_and_refreshes(app_ctx, orgs):
     from app.jobs.rules import enqueue_simulation
 
     staff = _staff(app_ctx, org="sx")
-    job = enqueue_simulation("sx", _doubled_province(), current_rules().version, 1)
+    job = enqueue_simulation("sx", province_file(), current_rules().version, 1)
     if job.is_finished:  # the embedded default ran it inline: make it look unfinished
         job.set_status("started")
     job.meta.update({"done": 3, "total": 10})
@@ -190,7 +184,7 @@ def test_publishing_what_was_simulated_and_recalculating(app_ctx, partner_api, r
     _activity(partner_api)
     before = current_rules().version
     staff = _staff(app_ctx, org="sx")
-    url, _ = _simulated(staff, _doubled_province())
+    url, _ = _simulated(staff, province_file())
     job_id = url.rsplit("/", 1)[1]
     since = (dt.date.today() - dt.timedelta(days=30)).isoformat()
     response = staff.post("/console/rules/publish", {
@@ -231,7 +225,7 @@ def test_publishing_what_was_simulated_and_recalculating(app_ctx, partner_api, r
 def test_a_stale_check_or_a_bad_date_publishes_nothing(app_ctx, partner_api, rider):
     _activity(partner_api)
     staff = _staff(app_ctx, org="sx")
-    url, _ = _simulated(staff, _doubled_province())
+    url, _ = _simulated(staff, province_file())
     job_id = url.rsplit("/", 1)[1]
     before = version_in_force()
     for bad in ("2999-01-01", "not-a-date"):
@@ -239,12 +233,8 @@ def test_a_stale_check_or_a_bad_date_publishes_nothing(app_ctx, partner_api, rid
         assert response.status_code == 400 and "日期不对" in text_of(response)
     assert version_in_force() == before
     # somebody else publishes meanwhile: this check is stale
-    other = (
-        (ROOT / "rules" / "sx.yaml")
-        .read_text(encoding="utf-8")
-        .replace("points: 5 * min(event.data.hours, 8)", "points: 6 * min(event.data.hours, 8)", 1)
-    )
-    url2, _ = _simulated(staff, other[: other.index("\nexamples:")] + "\n")
+    other = province_file(new="points: 6 * min(event.data.hours, 8)")
+    url2, _ = _simulated(staff, other)
     assert staff.post("/console/rules/publish", {"job": url2.rsplit("/", 1)[1]}).status_code == 200
     middle = version_in_force()
     response = staff.post("/console/rules/publish", {"job": job_id})

@@ -3,7 +3,6 @@ version (history is never edited), what simulate said is what it writes, and run
 or resuming it after an interruption changes nothing more."""
 
 import datetime as dt
-import shutil
 
 import pytest
 from sqlalchemy import func, select
@@ -15,9 +14,9 @@ from app.services.recalculate import recalculate
 from app.services.rules import current_rules, publish, registry
 from app.services.simulate import simulate
 
-from ..conftest import ROOT
 from ..jobs.test_jobs import run_queued_jobs
 from ..partner_api import hazard, shift
+from ..rules_support import changed_rules
 
 TODAY = dt.date.today()
 SINCE = TODAY - dt.timedelta(days=30)
@@ -25,14 +24,7 @@ SINCE = TODAY - dt.timedelta(days=30)
 
 @pytest.fixture
 def doubled(app_ctx, tmp_path):
-    path = tmp_path / "candidate"
-    shutil.copytree(ROOT / "rules", path)
-    sx = path / "sx.yaml"
-    text = sx.read_text(encoding="utf-8").replace(
-        "points: 5 * min(event.data.hours, 8)", "points: 10 * min(event.data.hours, 8)", 1
-    )
-    sx.write_text(text[: text.index("\nexamples:")] + "\n", encoding="utf-8")
-    yield path
+    yield changed_rules(tmp_path / "candidate")
     registry().reload()
 
 

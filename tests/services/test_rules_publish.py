@@ -2,8 +2,6 @@
 process at its next poll, kept with all its files so it can be loaded again, and rolled back
 by publishing the earlier version again."""
 
-import shutil
-
 import pytest
 from sqlalchemy import select
 
@@ -15,19 +13,13 @@ from app.services.rules import current_rules, load_version, publish, registry
 
 from ..conftest import ROOT
 from ..partner_api import shift
+from ..rules_support import changed_rules
 
 
 @pytest.fixture
 def candidate(app_ctx, tmp_path):
     """The shipped rules with the province's shift points doubled (its examples dropped)."""
-    path = tmp_path / "candidate"
-    shutil.copytree(ROOT / "rules", path)
-    sx = path / "sx.yaml"
-    text = sx.read_text(encoding="utf-8").replace(
-        "points: 5 * min(event.data.hours, 8)", "points: 10 * min(event.data.hours, 8)", 1
-    )
-    sx.write_text(text[: text.index("\nexamples:")] + "\n", encoding="utf-8")
-    yield path
+    yield changed_rules(tmp_path / "candidate")
     registry().reload()  # the next test starts from RULES_DIR again
 
 

@@ -17,6 +17,7 @@ from app.services.simulate import simulate
 from ..conftest import ROOT
 from ..factories import ConsoleUserFactory
 from ..partner_api import hazard, shift, volunteer
+from ..rules_support import changed_rules
 
 TODAY = dt.date.today()
 START = TODAY - dt.timedelta(days=30)
@@ -31,16 +32,7 @@ def _activity(partner_api):
 
 
 def _doubled_shifts(tmp_path):
-    path = tmp_path / "candidate"
-    shutil.copytree(ROOT / "rules", path)
-    sx = path / "sx.yaml"
-    text = sx.read_text(encoding="utf-8")
-    assert "points: 5 * min(event.data.hours, 8)" in text
-    text = text.replace("points: 5 * min(event.data.hours, 8)",
-                        "points: 10 * min(event.data.hours, 8)", 1)  # fmt: skip
-    # the file's own examples expect the old points: a candidate keeps its rules only
-    sx.write_text(text[: text.index("\nexamples:")] + "\n", encoding="utf-8")
-    return load_rules(path, "Asia/Shanghai")
+    return load_rules(changed_rules(tmp_path / "candidate"), "Asia/Shanghai")
 
 
 def _ledger() -> tuple:

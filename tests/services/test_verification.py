@@ -10,6 +10,7 @@ from app.services.rules import current_rules
 
 from ..factories import ConsoleUserFactory
 from ..partner_api import volunteer
+from ..rules_support import changed_rules
 
 
 def _pending(partner_api, event_id: str = "v1", **kwargs) -> Event:
@@ -105,8 +106,6 @@ def test_an_organisation_code_with_a_wildcard_character_sees_only_its_own_subtre
 
 
 def test_approval_scores_under_the_version_the_event_arrived_under(partner_api, rider, tmp_path):
-    import shutil
-
     from app.services.rules import publish, registry
 
     from ..conftest import ROOT
@@ -116,16 +115,8 @@ def test_approval_scores_under_the_version_the_event_arrived_under(partner_api, 
         db.session.commit()
         event = _pending(partner_api, hours=4)
         assert event.rules_version == first.version
-        doubled = tmp_path / "doubled"
-        shutil.copytree(ROOT / "rules", doubled)
-        sx = doubled / "sx.yaml"
-        text = sx.read_text(encoding="utf-8")
-        assert "points: 4 * event.data.hours" in text
-        text = text.replace("points: 4 * event.data.hours", "points: 8 * event.data.hours", 1)
-        sx.write_text(text[: text.index("\nexamples:")] + "\n", encoding="utf-8")
-        for path in doubled.glob("*.yaml"):  # their examples expect the old points
-            if "\nexamples:" in (old := path.read_text(encoding="utf-8")):
-                path.write_text(old[: old.index("\nexamples:")] + "\n", encoding="utf-8")
+        doubled = changed_rules(tmp_path / "doubled", "points: 4 * event.data.hours",
+                                "points: 8 * event.data.hours")  # volunteer hours  # fmt: skip
         second = publish(str(doubled), "tester")
         db.session.commit()
         assert current_rules().version == second.version != first.version
