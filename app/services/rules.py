@@ -138,14 +138,18 @@ def load_version(version: str) -> RuleSet | None:
     return materialise(stored.files, current_app.config["APP_TIMEZONE"])
 
 
+def _newest(what):
+    return db.session.scalar(select(what).order_by(RuleVersion.published_at.desc()).limit(1))
+
+
 def newest_published() -> RuleVersion | None:
-    return db.session.scalar(select(RuleVersion).order_by(RuleVersion.published_at.desc()).limit(1))
+    return _newest(RuleVersion)
 
 
 def version_in_force() -> str:
-    """The version new events are scored with: the newest published, else RULES_DIR's."""
-    row = newest_published()
-    return row.version if row is not None else current_rules().version
+    """The version new events are scored with: the newest published (its version only, not
+    its files), else RULES_DIR's."""
+    return _newest(RuleVersion.version) or current_rules().version
 
 
 def files_in_force() -> dict[str, str]:

@@ -100,8 +100,7 @@ def _job(job_id: str, kind: str) -> Job:
         job = Job.fetch(job_id, connection=get_redis())
     except Exception:  # NoSuchJobError, or an id that is not one
         abort(404)
-    meta = job.get_meta(refresh=True) if job.meta is None else job.meta
-    if meta.get("kind") != kind or meta.get("org") != current_user().org_code:
+    if job.meta.get("kind") != kind or job.meta.get("org") != current_user().org_code:
         abort(404)
     return job
 
@@ -115,8 +114,8 @@ def rules_simulation(job_id: str):
     result = job.return_value()
     in_force = version_in_force()
     return render_template("console/rules_simulation.html", job=job, sim=result,
-                           base=job.args[2], in_force=in_force,
-                           can_publish=job.args[2] == in_force, today=date.today())  # fmt: skip
+                           in_force=in_force, can_publish=job.args[2] == in_force,
+                           today=date.today())  # fmt: skip
 
 
 @bp.route("/rules/publish", methods=["POST"])
