@@ -7,7 +7,19 @@ from flask import Flask
 
 def create_app(overrides: dict | None = None) -> Flask:
     """Build the application: configuration, then each component's ``init_app``. No I/O."""
-    from . import api, cli, config, console, errors, extensions, health, logs, redis_client, web
+    from . import (
+        api,
+        cli,
+        config,
+        console,
+        errors,
+        extensions,
+        health,
+        limits,
+        logs,
+        redis_client,
+        web,
+    )
     from .services import rules
 
     app = Flask(__name__, instance_relative_config=True)
@@ -21,5 +33,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     health.init_app(app)
     web.init_app(app)
     console.init_app(app)
+    limits.init_app(app)
     cli.init_app(app)
     return app

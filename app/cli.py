@@ -163,6 +163,75 @@ def partners_create(name: str, code: str | None, orgs: tuple, types: tuple) -> N
     click.echo(key)
 
 
+@partners_cli.command("add-key")
+@click.argument("code")
+def partners_add_key(code: str) -> None:
+    """Give partner CODE a new API key (for rotation: the old ones stay valid until revoked);
+    print it alone on the last line."""
+    from .services.partners import add_key, key_id_of, partner_by_code
+
+    try:
+        key = add_key(partner_by_code(code))
+        db.session.commit()
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"partner {code}: new API key {key_id_of(key)} (the old keys stay valid):")
+    click.echo(key)
+
+
+@partners_cli.command("revoke-key")
+@click.argument("key_id")
+def partners_revoke_key(key_id: str) -> None:
+    """Revoke API key KEY_ID (the part after ``pp_``) and with it its signing secret."""
+    from .services.partners import revoke_key
+
+    try:
+        row = revoke_key(key_id)
+        db.session.commit()
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    seconds = current_app.config["PARTNER_KEY_CACHE_SECONDS"]
+    click.echo(f"key {key_id} revoked at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC; every process "
+               f"refuses it within {seconds} s")  # fmt: skip
+
+
+@partners_cli.command("signing")
+@click.argument("code")
+@click.option("--required/--optional", required=True,
+              help="Whether every request of the partner must be signed.")  # fmt: skip
+def partners_signing(code: str, required: bool) -> None:
+    """Require (or stop requiring) partner CODE to sign every request (HMAC-SHA256)."""
+    from .services.partners import partner_by_code
+
+    try:
+        partner = partner_by_code(code)
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    partner.signing_required = required
+    db.session.commit()
+    seconds = current_app.config["PARTNER_KEY_CACHE_SECONDS"]
+    state = "required" if required else "optional (a signature sent is still checked)"
+    click.echo(f"partner {code}: signing {state}; in force within {seconds} s")
+
+
+@partners_cli.command("signing-secret")
+@click.argument("key_id")
+def partners_signing_secret(key_id: str) -> None:
+    """Print the signing secret of API key KEY_ID, for the partner's side of signing.
+
+    It is derived from the key id and PARTNER_SIGNING_KEY, never stored.
+    """
+    from sqlalchemy import select
+
+    from .models import PartnerKey
+    from .services.partners import signing_secret
+
+    row = db.session.scalar(select(PartnerKey).where(PartnerKey.key_id == key_id))
+    if row is None or row.revoked_at is not None:
+        raise click.ClickException(f"no active API key {key_id!r}")
+    click.echo(signing_secret(key_id))
+
+
 @orgs_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def orgs_import(file: str) -> None:

@@ -22,6 +22,14 @@ DEFAULTS: dict[str, object] = {
     "BATCH_LIMIT": 1000,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "PARTNER_KEY_CACHE_SECONDS": 10,
+    # partners' request signing secrets are HMACs of their key ids under this key
+    "PARTNER_SIGNING_KEY": None,  # None: derived from SECRET_KEY
+    "SIGNATURE_WINDOW_SECONDS": 300,  # a signed request's timestamp may be this far off
+    # rate limits (flask-limiter; in Redis with REDIS_URL, else in the process): partners'
+    # API calls per partner, login links and console logins per client address
+    "RATELIMIT_ENABLED": True,
+    "RATE_LIMIT_PARTNER": "2000/second;60000/minute",
+    "RATE_LIMIT_LOGIN": "20/minute;100/hour",
     "EMERGENCY_CACHE_SECONDS": 5,
     # single events that arrive together in one process share a transaction (group commit);
     # at most this many per transaction. 0 or 1: each request has its own transaction.
@@ -53,6 +61,11 @@ ENVIRONMENT = (
     "APP_TIMEZONE",
     "SECRET_KEY",
     "PHONE_HASH_KEY",
+    "PARTNER_SIGNING_KEY",
+    "SIGNATURE_WINDOW_SECONDS",
+    "RATE_LIMIT_PARTNER",
+    "RATE_LIMIT_LOGIN",
+    "RATELIMIT_ENABLED",
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
@@ -75,6 +88,7 @@ _INTEGERS = {
     "LOGIN_LINK_SECONDS",
     "SESSION_DAYS",
     "RECALCULATE_PARTS",
+    "SIGNATURE_WINDOW_SECONDS",
 }
 
 
@@ -86,8 +100,9 @@ def load(config: dict, overrides: dict | None, instance_path: str) -> None:
         value = os.environ.get(key)
         if value:
             config[key] = int(value) if key in _INTEGERS else value
-    if isinstance(config["SESSION_COOKIE_SECURE"], str):
-        config["SESSION_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"].lower() in ("1", "true")
+    for flag in ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED"):
+        if isinstance(config[flag], str):
+            config[flag] = config[flag].lower() in ("1", "true", "yes", "on")
     if overrides:
         config.update(overrides)
     config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(days=int(config["SESSION_DAYS"]))

@@ -83,6 +83,7 @@ def app_ctx(app):
 
         get_redis().flushdb()  # the test's Redis DB, or this app's fakeredis
         app.extensions.pop("pioneer.boards", None)  # forget a simulated Redis failure
+        app.extensions["pioneer.limiter"].reset()  # rate-limit counters (in-process storage)
 
 
 def _empty_tables() -> None:

@@ -8,6 +8,12 @@ from ..extensions import api
 from . import docs, events, leaderboards, members, rewards
 
 
+def blueprints() -> tuple:
+    """The partner API's blueprints (authenticated with a partner key; rate limited per
+    partner by app/limits.py)."""
+    return tuple(module.blp for module in (members, events, leaderboards, rewards))
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "Pioneer Points partner API")
     app.config.setdefault("API_VERSION", "v1")
@@ -18,6 +24,6 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "partnerKey", {"type": "http", "scheme": "bearer", "description": "pp_<id>_<secret>"}
     )
-    for module in (members, events, leaderboards, rewards):
-        api.register_blueprint(module.blp, url_prefix="/api/v1")
+    for blueprint in blueprints():
+        api.register_blueprint(blueprint, url_prefix="/api/v1")
     app.register_blueprint(docs.blp)

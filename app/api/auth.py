@@ -5,11 +5,17 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from ..errors import Unauthorized
-from ..services.partners import KeyCache, authenticate
+from ..services.partners import KeyCache, authenticate, key_id_of
+from .signing import check_signature
 
 
 def require_partner() -> None:
-    """Blueprint ``before_request``: set ``g.partner`` or answer 401."""
+    """Blueprint ``before_request``: set ``g.partner`` or answer 401 (a missing or bad key, or
+    a missing, stale, wrong or replayed signature; see signing.py). Idempotent per request:
+    the rate limiter (app/limits.py) authenticates first to count requests per partner."""
+    if getattr(request, "pp_partner", None) is not None:  # request-scoped: g may outlive it
+        g.partner = request.pp_partner
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key:
@@ -20,7 +26,8 @@ def require_partner() -> None:
     partner = authenticate(key.strip(), cache)
     if partner is None:
         raise Unauthorized("the API key is not valid", code="invalid_key")
-    g.partner = partner
+    check_signature(partner, key_id_of(key.strip()))
+    g.partner = request.pp_partner = partner
 
 
 SECURITY = [{"partnerKey": []}]

@@ -21,6 +21,9 @@ class Partner(Base):
     # event types or prefix.* patterns it may report; ["*"] for all
     allowed_types: Mapped[list] = mapped_column(default=lambda: ["*"])
     active: Mapped[bool] = mapped_column(default=True)
+    # every request must carry an HMAC-SHA256 signature (app/api/signing.py); when off, a
+    # signature that is sent is still checked, so a partner can try signing before it is required
+    signing_required: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[moment] = mapped_column(default=utcnow)
 
     keys: Mapped[list[PartnerKey]] = relationship(back_populates="partner")
@@ -40,7 +43,9 @@ class Partner(Base):
 
 class PartnerKey(Base):
     """One API key. The key is ``pp_<key_id>_<secret>``; we keep ``key_id`` and a SHA-256 of
-    the whole key. Several keys may be active at once, for rotation."""
+    the whole key. Several keys may be active at once, for rotation. Each key has its own
+    signing secret, derived from ``key_id`` and the server's PARTNER_SIGNING_KEY (so it is not
+    stored anywhere) and gone with the key when it is revoked."""
 
     __tablename__ = "partner_keys"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -10,11 +11,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import select
 
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
 from ..models import Partner, PartnerKey
+from ..models.base import utcnow
 
 KEY_PATTERN = re.compile(r"pp_([A-Za-z0-9]{8,32})_([A-Za-z0-9_-]{20,100})")
 
@@ -50,6 +53,39 @@ def create_partner(
     return partner, add_key(partner)
 
 
+def signing_secret(key_id: str) -> str:
+    """The signing secret of API key ``key_id``: an HMAC of the key id under the server's
+    PARTNER_SIGNING_KEY (default: derived from SECRET_KEY). Nothing is stored; changing
+    PARTNER_SIGNING_KEY changes every partner's secret (docs/operations.md)."""
+    key = (
+        current_app.config["PARTNER_SIGNING_KEY"]
+        or hmac.new(
+            current_app.config["SECRET_KEY"].encode(), b"partner-signing", hashlib.sha256
+        ).hexdigest()
+    )
+    digest = hmac.new(key.encode(), f"signing:{key_id}".encode(), hashlib.sha256).digest()
+    return f"pps_{key_id}_{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def partner_by_code(code: str) -> Partner:
+    partner = db.session.scalar(select(Partner).where(Partner.code == code))
+    if partner is None:
+        raise NotFound(f"no partner {code!r}", {"code": code})
+    return partner
+
+
+def revoke_key(key_id: str) -> PartnerKey:
+    """Revoke an API key (and with it its signing secret). Other processes stop accepting it
+    within PARTNER_KEY_CACHE_SECONDS."""
+    row = db.session.scalar(select(PartnerKey).where(PartnerKey.key_id == key_id))
+    if row is None:
+        raise NotFound(f"no API key {key_id!r}", {"key_id": key_id})
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.session.flush()
+    return row
+
+
 def add_key(partner: Partner) -> str:
     """Give ``partner`` a new key (the old ones stay valid until revoked)."""
     key_id = secrets.token_hex(6)
@@ -68,6 +104,7 @@ class PartnerInfo:
     name: str
     allowed_orgs: tuple[str, ...]
     allowed_types: tuple[str, ...]
+    signing_required: bool = False
 
     may_report_for = Partner.may_report_for
     may_report_type = Partner.may_report_type
@@ -95,6 +132,11 @@ class KeyCache:
             self._items[key_id] = (time.monotonic() + self.ttl, key_hash, partner)
 
 
+def key_id_of(key: str) -> str | None:
+    match = KEY_PATTERN.fullmatch(key or "")
+    return match.group(1) if match else None
+
+
 def authenticate(key: str, cache: KeyCache) -> PartnerInfo | None:
     """The active partner owning ``key``, or None. Compares hashes in constant time."""
     match = KEY_PATTERN.fullmatch(key or "")
@@ -115,7 +157,10 @@ def authenticate(key: str, cache: KeyCache) -> PartnerInfo | None:
         if row is None:
             return None
         p = row.Partner
-        info = PartnerInfo(p.id, p.code, p.name, tuple(p.allowed_orgs), tuple(p.allowed_types))
+        info = PartnerInfo(
+            p.id, p.code, p.name, tuple(p.allowed_orgs), tuple(p.allowed_types),
+            p.signing_required,
+        )  # fmt: skip
         found = (row.key_hash, info)
         cache.put(key_id, *found)
     if not hmac.compare_digest(found[0], hash_key(key)):
