@@ -17,6 +17,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         health,
         limits,
         logs,
+        metrics,
         redis_client,
         web,
     )
@@ -26,6 +27,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     config.load(app.config, overrides, app.instance_path)
     extensions.init_db(app)
     logs.init_app(app)
+    metrics.init_app(app)
     redis_client.init_app(app)
     errors.init_app(app)
     rules.init_app(app)

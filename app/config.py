@@ -51,6 +51,8 @@ DEFAULTS: dict[str, object] = {
     "RECALCULATE_PARTS": 1,
     "LOG_FORMAT": "json",  # one JSON object per line with the request id; or "text"
     "LOG_LEVEL": "INFO",
+    "ACCESS_LOG": True,  # one line per request (method, path without tokens, status, ms)
+    "METRICS_TOKEN": None,  # None: /metrics answers only requests from this machine
 }
 
 ENVIRONMENT = (
@@ -66,6 +68,8 @@ ENVIRONMENT = (
     "RATE_LIMIT_PARTNER",
     "RATE_LIMIT_LOGIN",
     "RATELIMIT_ENABLED",
+    "ACCESS_LOG",
+    "METRICS_TOKEN",
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
@@ -100,7 +104,7 @@ def load(config: dict, overrides: dict | None, instance_path: str) -> None:
         value = os.environ.get(key)
         if value:
             config[key] = int(value) if key in _INTEGERS else value
-    for flag in ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED"):
+    for flag in ("SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "ACCESS_LOG"):
         if isinstance(config[flag], str):
             config[flag] = config[flag].lower() in ("1", "true", "yes", "on")
     if overrides:

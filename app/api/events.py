@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields
 
 from ..errors import Invalid
+from ..metrics import count_events
 from ..services.ingest import EventIn, ingest
 from ..services.ingest.group import group_commit
 from .auth import SECURITY, require_partner
@@ -59,10 +60,13 @@ def post_event():
     """
     dry_run = dry_run_flag()
     committer = None if dry_run else group_commit()
+    body = json_body()
     if committer is not None:
-        outcome = committer.submit(g.partner, json_body())  # committed with others waiting
+        outcome = committer.submit(g.partner, body)  # committed with others waiting
     else:
-        (outcome,) = ingest(g.partner, [json_body()], dry_run=dry_run, own_transaction=True)
+        (outcome,) = ingest(g.partner, [body], dry_run=dry_run, own_transaction=True)
+    if not dry_run:
+        count_events([body], [outcome])
     if outcome.error is not None:
         raise outcome.error
     return outcome.body, outcome.status
@@ -90,6 +94,8 @@ def post_batch():
     if not 1 <= len(events) <= limit:
         raise Invalid(f"a batch holds 1 to {limit} events", {"events": len(events)}, "batch_size")
     outcomes = ingest(g.partner, events, dry_run=dry_run, own_transaction=True)
+    if not dry_run:
+        count_events(events, outcomes)
     results = []
     for i, o in enumerate(outcomes):
         item = {"index": i, "status": o.status, "result": o.body, "error": None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from flask import Flask, has_app_context
 from rq import Queue, Retry, get_current_job
@@ -85,14 +86,19 @@ def app_job(func):
 
 
 def _run(func, args, kwargs):
+    from ..metrics import JOB_SECONDS
+
+    started = time.perf_counter()
     try:
         result = func(*args, **kwargs)
         db.session.commit()
-        return result
     except Exception:
         db.session.rollback()
         log.exception("job %s failed", func.__name__)
+        JOB_SECONDS.labels(func.__name__, "failed").observe(time.perf_counter() - started)
         raise
+    JOB_SECONDS.labels(func.__name__, "finished").observe(time.perf_counter() - started)
+    return result
 
 
 def job_status(job_id: str) -> dict | None:

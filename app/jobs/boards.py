@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..metrics import DRIFT_LINES, REBUILDS
 from ..redis_client import get_redis
 from ..services.boards.archive import close_periods
 from ..services.boards.rebuild import rebuild_boards
@@ -24,6 +25,8 @@ def rebuild_boards_job(reason: str = "", check_drift: bool = True) -> dict:
         on_progress=lambda stage, done: progress(done, None, stage=stage),
         check_drift=check_drift,
     )
+    REBUILDS.inc()
+    DRIFT_LINES.inc(report.drift_lines)
     return report.as_dict() | {"reason": reason}
 
 

@@ -7,6 +7,12 @@ ensure_venv() {
     "$python" -m venv .venv
   fi
   local stamp=".venv/.installed-${extras:-base}"
+  if [ -z "$extras" ]; then  # the base install is part of every install with extras
+    local s
+    for s in .venv/.installed-*; do
+      if [ -f "$s" ] && [ "$s" -nt pyproject.toml ]; then stamp="$s"; fi
+    done
+  fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
