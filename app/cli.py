@@ -320,6 +320,23 @@ def ledger_verify(queued: bool) -> None:
         sys.exit(1)
 
 
+@ledger_cli.command("export")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+              help="Where to write (default: standard output).")  # fmt: skip
+def ledger_export(output) -> None:
+    """Write the whole ledger with its hashes as JSON lines, for an auditor.
+
+    Check it with scripts/verify_ledger_export.py FILE (Python's standard library only).
+    """
+    from .services.audit import export_ledger
+
+    lines = 0
+    for line in export_ledger():
+        output.write(line)
+        lines += 1
+    click.echo(f"exported {lines - 1} lines", err=True)
+
+
 @boards_cli.command("rebuild")
 @click.option("--queue", "queued", is_flag=True, help="Run it on a worker; print the job id.")
 @click.option("--no-drift", is_flag=True, help="Skip comparing with the live boards.")

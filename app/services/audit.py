@@ -1,18 +1,31 @@
-"""Check the ledger against itself: every member's hash chain and balance.
+"""Check the ledger against itself, and export it for an auditor to check without us.
 
-Used by ``flask --app app ledger verify`` (inline or as an RQ job). It names the first
-broken entry of each member whose chain does not hold.
+``verify_ledger`` (``flask --app app ledger verify``, inline or as an RQ job) walks every
+member's hash chain and balance and names the first broken entry of each member whose chain
+does not hold. ``export_ledger`` (``flask --app app ledger export``) writes every entry with
+the exact fields its hash covers, so ``scripts/verify_ledger_export.py`` — the standard library
+only, none of this code — can recompute every hash (docs/operations.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import LedgerEntry, Member
+from ..models.base import utcnow
+from ..models.ledger import HASHED, ledger_hash_fields
+
+EXPORT_FORMAT = "pioneer-ledger-export/1"
+HASH_RULE = (
+    "sha256(prev_hash + '\\n' + JSON of fields with keys sorted, separators ',' and ':', "
+    "non-ASCII as is, times as UTC 'YYYY-MM-DDTHH:MM:SS.ffffffZ'); the first entry's prev_hash "
+    "is ''; a member's head is the hash of its last entry"
+)
 
 
 @dataclass
@@ -93,3 +106,52 @@ def _check_member(member, entries: list[LedgerEntry]) -> dict | None:
     if member.balance != balance:
         return where | {"problem": f"balance {member.balance} != sum of entries {balance}"}
     return None
+
+
+def export_ledger(batch: int = 500) -> Iterator[str]:
+    """The whole ledger as JSON lines: a header, then for each member its entries in ``seq``
+    order (``{"entry": id, "prev_hash", "hash", "fields": {what the hash covers}}``) and a
+    line with its head, sequence and balance (``{"member": id, ...}``). Reads in batches of
+    ``batch`` members, so memory stays flat on millions of entries."""
+    yield _line({
+        "format": EXPORT_FORMAT,
+        "exported_at": utcnow().isoformat(),
+        "hashed_fields": sorted(HASHED),
+        "hash": HASH_RULE,
+    })  # fmt: skip
+    last_id = 0
+    while True:
+        members = list(
+            db.session.execute(
+                select(Member.id, Member.balance, Member.ledger_seq, Member.ledger_head)
+                .where(Member.id > last_id)
+                .order_by(Member.id)
+                .limit(batch)
+            )
+        )
+        if not members:
+            return
+        last_id = members[-1].id
+        columns = [getattr(LedgerEntry, name) for name in ("id", "prev_hash", "hash", *HASHED)]
+        rows = db.session.execute(
+            select(*columns)
+            .where(LedgerEntry.member_id.in_([m.id for m in members]))
+            .order_by(LedgerEntry.member_id, LedgerEntry.seq)
+        ).mappings()
+        by_member: dict[int, list[str]] = {}
+        for row in rows:
+            by_member.setdefault(row["member_id"], []).append(_line({
+                "entry": row["id"],
+                "prev_hash": row["prev_hash"],
+                "hash": row["hash"],
+                "fields": ledger_hash_fields(row),
+            }))  # fmt: skip
+        for m in members:
+            yield from by_member.get(m.id, [])
+            yield _line(
+                {"member": m.id, "seq": m.ledger_seq, "head": m.ledger_head, "balance": m.balance}
+            )
+
+
+def _line(document: dict) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
