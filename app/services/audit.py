@@ -55,19 +55,7 @@ def verify_ledger(
     to the newest entry, the balance equal to the sum. Reports at most ``limit`` problems."""
     report = VerifyReport()
     total = db.session.scalar(select(db.func.count(Member.id))) or 0
-    last_id = 0
-    while True:
-        members = list(
-            db.session.execute(
-                select(Member.id, Member.balance, Member.ledger_seq, Member.ledger_head)
-                .where(Member.id > last_id)
-                .order_by(Member.id)
-                .limit(batch)
-            )
-        )
-        if not members:
-            break
-        last_id = members[-1].id
+    for members in _member_batches(batch):
         entries: dict[int, list[LedgerEntry]] = {}
         for entry in db.session.scalars(
             select(LedgerEntry)
@@ -119,19 +107,7 @@ def export_ledger(batch: int = 500) -> Iterator[str]:
         "hashed_fields": sorted(HASHED),
         "hash": HASH_RULE,
     })  # fmt: skip
-    last_id = 0
-    while True:
-        members = list(
-            db.session.execute(
-                select(Member.id, Member.balance, Member.ledger_seq, Member.ledger_head)
-                .where(Member.id > last_id)
-                .order_by(Member.id)
-                .limit(batch)
-            )
-        )
-        if not members:
-            return
-        last_id = members[-1].id
+    for members in _member_batches(batch):
         columns = [getattr(LedgerEntry, name) for name in ("id", "prev_hash", "hash", *HASHED)]
         rows = db.session.execute(
             select(*columns)
@@ -151,6 +127,24 @@ def export_ledger(batch: int = 500) -> Iterator[str]:
             yield _line(
                 {"member": m.id, "seq": m.ledger_seq, "head": m.ledger_head, "balance": m.balance}
             )
+
+
+def _member_batches(batch: int) -> Iterator[list]:
+    """Every member's id, balance, sequence and head, ``batch`` members at a time by id."""
+    last_id = 0
+    while True:
+        members = list(
+            db.session.execute(
+                select(Member.id, Member.balance, Member.ledger_seq, Member.ledger_head)
+                .where(Member.id > last_id)
+                .order_by(Member.id)
+                .limit(batch)
+            )
+        )
+        if not members:
+            return
+        last_id = members[-1].id
+        yield members
 
 
 def _line(document: dict) -> str:
