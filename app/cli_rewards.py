@@ -1,5 +1,5 @@
 """Command-line interface for what points turn into (rewards, points expiry, badges) and for
-the rider pages (a member's login link)."""
+the rider pages (a member's login link) and a member's personal data (erasure)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def badges_close() -> None:
     db.session.commit()
 
 
-members_cli = AppGroup("members", help="Members: a login link to their pages.")
+members_cli = AppGroup("members", help="Members: a login link to their pages, erasure.")
 
 
 @members_cli.command("login-link")
@@ -117,6 +117,48 @@ def members_login_link(ref: str, partner_code: str, base_url: str) -> None:
     db.session.commit()
     click.echo(url)
     click.echo(f"valid until {expires.isoformat(timespec='seconds')}, once", err=True)
+
+
+@members_cli.command("erase")
+@click.argument("who")
+@click.option("--partner", "partner_code",
+              help="WHO is this partner's reference to the member; without it, WHO is the "
+                   "member's id.")  # fmt: skip
+@click.option("--reason", required=True, help="Why (no name or phone): kept in the audit log.")
+@click.confirmation_option(prompt="Erase this member's personal data? It cannot be undone")
+def members_erase(who: str, partner_code: str | None, reason: str) -> None:
+    """Erase a member's personal data on their request: name, phone, partners' references,
+    appeal texts, login links, certificates. Points, ledger, badges and board places stay,
+    under the name 匿名. Erasing a member erased before changes nothing."""
+    from sqlalchemy import select
+
+    from .errors import AppError
+    from .extensions import db
+    from .models import Partner
+    from .services.erasure import erase_member
+    from .services.members import find_member
+
+    try:
+        if partner_code:
+            partner = db.session.scalar(select(Partner).where(Partner.code == partner_code))
+            if partner is None:
+                raise click.ClickException(f"no partner {partner_code!r}")
+            member_id = find_member(partner, who).id
+        elif who.isdigit():
+            member_id = int(who)
+        else:
+            raise click.ClickException(f"{who!r} is not a member id; a reference needs --partner")
+        done = erase_member(member_id, actor=None, reason=reason)
+    except AppError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    if done.already:
+        when = done.erased_at.isoformat(timespec="seconds")
+        click.echo(f"member {done.member_id} was erased before ({when}); nothing changed")
+        return
+    db.session.commit()
+    counts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.counts().items())
+    click.echo(f"member {done.member_id}: personal data erased ({counts})")
 
 
 COMMANDS = (rewards_cli, points_cli, badges_cli, members_cli)

@@ -1,7 +1,8 @@
-"""CLI commands that touch the database: partners and organisations."""
+"""CLI commands that touch the database: partners, organisations and members."""
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -147,3 +148,49 @@ def test_members_login_link_prints_a_link_that_opens_the_members_pages(
     assert client.get("/m/").status_code == 200
     unknown = runner.invoke(args=["members", "login-link", "nobody", "--partner", "meituan"])
     assert unknown.exit_code != 0 and "nobody" in unknown.output
+
+
+def test_members_erase_by_reference_or_id_needs_yes_and_a_second_time_changes_nothing(
+    app_ctx, partner_api, rider, runner
+):
+    from app.models import AuditEntry, Member, PartnerMember
+
+    member_id = db.session.scalar(select(PartnerMember.member_id).where(PartnerMember.ref == rider))
+    args = ["members", "erase", rider, "--partner", "meituan", "--reason", "本人书面申请删除"]
+    declined = runner.invoke(args=args, input="n\n")
+    assert declined.exit_code != 0 and db.session.get(Member, member_id).erased_at is None
+    result = runner.invoke(args=[*args, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"member {member_id}: personal data erased" in result.output
+    assert "partner refs: 1" in result.output and "张小华" not in result.output
+    member = db.session.get(Member, member_id)
+    db.session.refresh(member)
+    assert member.display_name == "匿名" and member.phone_hash is None
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "member.erase"))
+    assert (audit.username, audit.after["reason"]) == ("cli", "本人书面申请删除")
+    again = runner.invoke(args=["members", "erase", str(member_id), "--reason", "再次申请删除",
+                                "--yes"])  # fmt: skip
+    assert again.exit_code == 0 and "erased before" in again.output and "nothing" in again.output
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 1
+    gone = runner.invoke(args=[*args, "--yes"])  # the reference no longer names anyone
+    assert gone.exit_code != 0 and "no member" in gone.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["424242", "--reason", "本人书面申请删除"], "no member 424242"),
+        (["r1", "--reason", "本人书面申请删除"], "needs --partner"),
+        (["r1", "--partner", "nobody", "--reason", "本人书面申请删除"], "no partner"),
+        (["r1", "--partner", "meituan", "--reason", "短"], "reason"),
+        (["r1", "--partner", "meituan", "--reason", "张小华本人申请"], "must not contain"),
+    ],
+)
+def test_members_erase_refuses_and_changes_nothing(app_ctx, partner_api, rider, runner, args,
+                                                   message):  # fmt: skip
+    from app.models import AuditEntry, Member
+
+    result = runner.invoke(args=["members", "erase", *args, "--yes"])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert db.session.scalar(select(func.count()).where(Member.erased_at.is_not(None))) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 0

@@ -26,11 +26,12 @@ MIN_PASSWORD = 10
 
 # what each role may do, besides reading its subtree
 CAN = {
-    Role.ADMIN: {"verify", "redeem_desk", "users", "emergency", "rules", "adjust", "appeals"},
+    Role.ADMIN: {"verify", "redeem_desk", "users", "emergency", "rules", "adjust", "appeals",
+                 "erase"},
     Role.VERIFIER: {"verify", "appeals"},
     Role.STATION: {"redeem_desk"},
     Role.VIEWER: set(),
-}
+}  # fmt: skip
 
 
 def hash_password(password: str) -> str:

@@ -205,3 +205,91 @@ def test_the_limits_themselves_are_allowed(app_ctx, rider, points, reason):
     assert response.status_code == 302
     assert count(LedgerEntry, LedgerEntry.kind == "adjust") == 2  # give() adjusts too
     assert_ledger_consistent(member)
+
+
+def erase_form(reason="本人书面申请删除", confirm="1") -> dict:
+    return {"reason": reason, "confirm": confirm}
+
+
+def test_an_admin_erases_a_member_who_then_leaves_search(app_ctx, rider):
+    member = member_of("r1")
+    give(member, 12)
+    user = staff(app_ctx)
+    page = text_of(user.client.get(f"/console/members/{member}"))
+    assert "删除个人信息" in page
+    response = user.post(f"/console/members/{member}/erase", erase_form())
+    assert response.status_code == 302
+    page = text_of(user.client.get(response.headers["Location"]))
+    assert "已删除这位骑手的个人信息" in page and "个人信息已于" in page
+    assert "张小华" not in page and "美团" not in page and "erased-" not in page
+    assert "我确认删除" not in page  # no second erasure offered
+    m = db.session.get(Member, member)
+    db.session.refresh(m)
+    assert m.erased_at is not None and m.phone_hash is None and m.balance == 12
+    assert_ledger_consistent(member)
+    for query in ("张小华", "小华", "r1", "13800138000", m.display_name, ""):
+        found = text_of(user.client.get("/console/members", query_string={"q": query}))
+        assert f'/console/members/{member}"' not in found and "张小华" not in found, query
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "member.erase"))
+    assert (audit.username, audit.target) == ("staff", f"member:{member}")
+    assert "张小华" not in str(audit.after) and "r1" not in str(audit.after)
+    again = user.post(f"/console/members/{member}/erase", erase_form())
+    assert again.status_code == 302
+    assert "已经删除过了" in text_of(user.client.get(again.headers["Location"]))
+    assert count(AuditEntry, AuditEntry.action == "member.erase") == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (erase_form(confirm=""), "请勾选确认"),
+        (erase_form(reason="短"), "原因请写"),
+        (erase_form(reason="张小华本人申请"), "不能写骑手的姓名"),
+        (erase_form(reason="    "), "原因请写"),
+    ],
+)  # fmt: skip
+def test_an_erasure_without_confirmation_or_a_proper_reason_changes_nothing(
+    app_ctx, rider, form, message
+):
+    member = member_of("r1")
+    user = staff(app_ctx)
+    response = user.post(f"/console/members/{member}/erase", form)
+    assert response.status_code == 400
+    page = text_of(response)
+    assert message in page and "个人信息没有删除" in page
+    assert db.session.get(Member, member).erased_at is None
+    assert count(AuditEntry) == 0
+
+
+@pytest.mark.parametrize("role", ["verifier", "station", "viewer"])
+def test_only_admins_may_erase(app_ctx, rider, role):
+    member = member_of("r1")
+    user = staff(app_ctx, role)
+    assert "我确认删除" not in text_of(user.client.get(f"/console/members/{member}"))
+    assert user.post(f"/console/members/{member}/erase", erase_form()).status_code == 403
+    assert db.session.get(Member, member).erased_at is None
+
+
+def test_an_admin_of_another_organisation_cannot_erase(app_ctx, rider, taiyuan_rider):
+    user = staff(app_ctx)  # sx.dt
+    for member in (taiyuan_rider, 999_999):
+        response = user.post(f"/console/members/{member}/erase", erase_form())
+        assert response.status_code == 404
+    assert db.session.get(Member, taiyuan_rider).erased_at is None
+    # a member who only takes part in the subtree is seen, but only their own organisation
+    # (their primary one's subtree) may erase them
+    MemberOrgFactory(member_id=taiyuan_rider, org_id=org_id("sx.dt.pingcheng"))
+    db.session.commit()
+    assert "我确认删除" not in text_of(user.client.get(f"/console/members/{taiyuan_rider}"))
+    assert user.post(f"/console/members/{taiyuan_rider}/erase", erase_form()).status_code == 403
+    assert db.session.get(Member, taiyuan_rider).erased_at is None
+    assert count(AuditEntry) == 0
+
+
+def test_the_erase_form_is_translated(app_ctx, rider):
+    member = member_of("r1")
+    user = staff(app_ctx)
+    with user.client.session_transaction() as session:
+        session["lang"] = "en"
+    page = text_of(user.client.get(f"/console/members/{member}"))
+    assert "Erase personal data" in page

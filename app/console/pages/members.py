@@ -2,7 +2,9 @@
 
 A member is in the subtree when their primary organisation or one they take part in is. A
 member outside it is "not found" (404), whatever id is typed. The phone number is never shown
-(only its keyed hash is stored anyway).
+(only its keyed hash is stored anyway). A member whose personal data was erased is no longer
+found by search; their page, reached by id, says so. Only an admin of the subtree of the
+member's primary organisation may erase (``services.erasure``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from sqlalchemy import exists, or_, select
 from ...errors import Invalid
 from ...extensions import db
 from ...models import ConsoleUser, Member, MemberOrg, Organisation, Partner, PartnerMember
-from ...services import adjustments, console_users
-from ...services.console_users import in_subtree
+from ...services import adjustments, console_users, erasure
+from ...services.console_users import in_scope, in_subtree
 from ...services.ledger import ledger_page
 from ...services.rules import current_rules
 from ...web.pages.history import category_words, kind_words, parse_id
@@ -40,8 +42,9 @@ def member_in_subtree(user: ConsoleUser):
 
 def search(user: ConsoleUser, text: str, limit: int = LIMIT) -> list[Member]:
     """Members of the subtree whose name contains ``text`` (any case), or whom a partner
-    knows by the reference ``text``; the newest first when ``text`` is empty."""
-    query = select(Member).where(member_in_subtree(user))
+    knows by the reference ``text``; the newest first when ``text`` is empty. Erased members
+    are never listed."""
+    query = select(Member).where(member_in_subtree(user), Member.erased_at.is_(None))
     text = text.strip()
     if text:
         by_ref = select(PartnerMember.member_id).where(PartnerMember.ref == text)
@@ -82,8 +85,15 @@ def members():
     return render_template("console/members.html", q=text.strip(), members=found, limit=LIMIT)
 
 
+def may_erase(user: ConsoleUser, member: Member) -> bool:
+    """Admins of the member's primary organisation (or above it) may erase the member's
+    personal data: erasure is not for an organisation the member only takes part in."""
+    return console_users.may(user, "erase") and in_scope(user, member.primary_org.code)
+
+
 def _member_page(member: Member, form: dict | None = None, errors: dict | None = None,
-                 status: int = 200):  # fmt: skip
+                 status: int = 200, erase_form: dict | None = None,
+                 erase_errors: dict | None = None):  # fmt: skip
     user = current_user()
     before = parse_id(request.args.get("before"))
     lines = ledger_page(member.id, before, LIMIT)
@@ -108,6 +118,9 @@ def _member_page(member: Member, form: dict | None = None, errors: dict | None =
         can_adjust=console_users.may(user, "adjust"),
         form=form or {},
         errors=errors or {},
+        can_erase=member.erased_at is None and may_erase(user, member),
+        erase_form=erase_form or {},
+        erase_errors=erase_errors or {},
     ), status
 
 
@@ -140,4 +153,40 @@ def adjust(member_id: int):
     db.session.commit()
     signed = f"{entry['points']:+d}"
     flash(_("已调整 %(points)s 分。", points=signed))
+    return redirect(url_for("console.member", member_id=member_id))
+
+
+@bp.route("/members/<int:member_id>/erase", methods=["POST"])
+@user_required("erase")
+def erase(member_id: int):
+    user = current_user()
+    target = member_in_scope(user, member_id)
+    if not may_erase(user, target):
+        abort(403)
+    if target.erased_at is not None:
+        flash(_("这位骑手的个人信息已经删除过了，没有再做改动。"))
+        return redirect(url_for("console.member", member_id=member_id))
+    form = {"reason": request.form.get("reason", "")[:600],
+            "confirm": request.form.get("confirm") == "1"}  # fmt: skip
+    errors = {}
+    if not form["confirm"]:
+        errors["confirm"] = _("请勾选确认：删除后无法恢复。")
+    try:
+        reason = erasure.check_reason(form["reason"])
+    except Invalid:
+        errors["reason"] = _("原因请写 %(min)s 到 %(max)s 个字。", min=erasure.REASON_MIN,
+                             max=erasure.REASON_MAX)  # fmt: skip
+    if errors:
+        return _member_page(target, status=400, erase_form=form, erase_errors=errors)
+    try:
+        erasure.erase_member(target.id, actor=user, reason=reason)
+    except Invalid as exc:  # the reason names the member: nothing was written
+        db.session.rollback()
+        if exc.code != "personal_reason":
+            raise
+        errors = {"reason": _("原因里不能写骑手的姓名、电话或平台编号。")}
+        return _member_page(member_in_scope(user, member_id), status=400, erase_form=form,
+                            erase_errors=errors)  # fmt: skip
+    db.session.commit()
+    flash(_("已删除这位骑手的个人信息；积分记录保留，名字显示为“匿名”。"))
     return redirect(url_for("console.member", member_id=member_id))

@@ -185,9 +185,17 @@ def points_of(score: float) -> int:
     return math.floor(score)
 
 
+# the name shown for a member who hides from public boards or whose personal data was erased
+# (services.erasure stores it as the erased member's name)
+ANONYMOUS = "匿名"
+
+
 def mask_name(name: str | None) -> str:
-    """张三丰 → 张*丰, 张三 → 张*, Li Hua → L*a; never the whole name."""
+    """张三丰 → 张*丰, 张三 → 张*, Li Hua → L*a; never the whole name. ``ANONYMOUS`` is
+    not a name and stays as it is."""
     name = (name or "").strip()
+    if name == ANONYMOUS:
+        return name
     if len(name) <= 1:
         return "*"
     if len(name) == 2:

@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, func, or_, select
 from ...extensions import db
 from ...models import BoardArchive, BoardPeriod, Member
 from ...models.base import utcnow
-from .keys import OpenPeriods, board_key, children_key, mask_name, points_of
+from .keys import ANONYMOUS, OpenPeriods, board_key, children_key, mask_name, points_of
 
-HIDDEN_NAME = "匿名"
+HIDDEN_NAME = ANONYMOUS
 
 # KEYS[1]: the board. ARGV: offset, limit. → {total, rank of the first line, flat lines}
 PAGE_SCRIPT = """
