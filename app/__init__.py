@@ -14,6 +14,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         console,
         errors,
         extensions,
+        headers,
         health,
         limits,
         logs,
@@ -27,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     config.load(app.config, overrides, app.instance_path)
     extensions.init_db(app)
     logs.init_app(app)
+    headers.init_app(app)
     metrics.init_app(app)
     redis_client.init_app(app)
     errors.init_app(app)

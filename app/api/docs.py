@@ -1,6 +1,11 @@
-"""A browsable page of the OpenAPI document, rendered on the server: no CDN, no JavaScript."""
+"""A browsable page of the OpenAPI document, rendered on the server: no CDN, no JavaScript,
+and its stylesheet a file of its own (the Content-Security-Policy refuses inline styles)."""
 
 from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
 
 from flask import Blueprint, render_template
 
@@ -9,10 +14,28 @@ from ..extensions import api
 DESCRIPTION = (
     "Partner platforms register their members and post activity events; accepted events "
     "become points on an append-only ledger. Authenticate with `Authorization: Bearer <key>`. "
-    'Every error is JSON: `{"error": {"code", "message", "details"}}`.'
+    'Every error is JSON: `{"error": {"code", "message", "details"}}`. '
+    "Signing (required for some partners, checked whenever sent): `X-PP-Timestamp: <unix "
+    "seconds>` and `X-PP-Signature: v1=<hex HMAC-SHA256(signing secret, timestamp + '.' + "
+    "body)>`; the timestamp must be within 5 minutes of the server's clock and a signature is "
+    "accepted once. Each partner has a request budget (`X-RateLimit-*` headers); over it, 429 "
+    "`rate_limited` with `Retry-After` in seconds."
 )
 
-blp = Blueprint("api_docs", __name__, template_folder="templates")
+blp = Blueprint(
+    "api_docs",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/api/docs/static",
+)
+STYLESHEET = "api_docs.css"
+
+
+@functools.cache
+def _stylesheet_version() -> str:
+    """A hash of the stylesheet, for its URL: static files may be cached for a year."""
+    return hashlib.sha256((Path(blp.static_folder) / STYLESHEET).read_bytes()).hexdigest()[:10]
 
 
 def _ref_name(schema: dict | None) -> str:
@@ -51,5 +74,11 @@ def docs_page():
             )  # fmt: skip
     schemas = spec.get("components", {}).get("schemas", {})
     return render_template(
-        "api_docs.html", spec=spec, operations=operations, schemas=schemas, ref_name=_ref_name
+        "api_docs.html",
+        spec=spec,
+        operations=operations,
+        schemas=schemas,
+        ref_name=_ref_name,
+        stylesheet=STYLESHEET,
+        stylesheet_version=_stylesheet_version(),
     )

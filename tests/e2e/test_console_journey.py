@@ -204,6 +204,17 @@ def walk(page: Page, base: str, desk: Desk, shots: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("已发布")
     shot("rules-published")
 
+    # every page of the menu opens (and the test's policy watch sees each of them)
+    hrefs = (
+        _menu(page)
+        .get_by_role("link")
+        .evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    )
+    for href in hrefs:
+        response = page.goto(base + href)
+        assert response is not None and response.status == 200, href
+        expect(page.get_by_role("heading", level=1)).to_have_count(1)
+
 
 def _check_database(desk: Desk) -> None:
     db.session.remove()  # read afresh what the browser's requests committed
@@ -219,7 +230,7 @@ def _check_database(desk: Desk) -> None:
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_a_staff_member_approves_confirms_a_pickup_runs_an_emergency_and_checks_rules(
-    request, viewport, live_server, new_context, console_data
+    request, viewport, live_server, new_context, console_data, csp_violations
 ):
     name = request.node.callspec.id
     page = new_context(viewport).new_page()
@@ -231,5 +242,6 @@ def test_a_staff_member_approves_confirms_a_pickup_runs_an_emergency_and_checks_
             "e2e-console" if name == "desktop" else f"e2e-console-{name}",
         )
         _check_database(console_data)
+        assert not csp_violations  # every console page: styles from the stylesheet only
     finally:
         registry().reload()  # the walk published a version: RULES_DIR's again for the next

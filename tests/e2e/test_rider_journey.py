@@ -185,15 +185,16 @@ def walk(page: Page, base: str, rider: Rider, shots: str | None) -> str:
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_a_rider_goes_from_the_login_link_to_a_reward_code_and_english(
-    request, viewport, live_server, new_context, rider_data
+    request, viewport, live_server, new_context, rider_data, csp_violations
 ):
     name = request.node.callspec.id
     page = new_context(viewport).new_page()
     walk(page, live_server, rider_data, shots=name)
+    assert not csp_violations  # every style from the stylesheet, every image from here
 
 
 def test_a_reused_login_link_shows_the_friendly_already_used_page(
-    live_server, new_context, partner_api, rider
+    live_server, new_context, partner_api, rider, csp_violations
 ):
     link = live_server + login_link(partner_api, rider)
     db.session.commit()
@@ -209,6 +210,7 @@ def test_a_reused_login_link_shows_the_friendly_already_used_page(
     expect(_menu(page)).to_have_count(0)  # no session: no member's menu
     expect(page.get_by_role("main")).not_to_contain_text("Traceback")
     screenshot(page, "e2e-phone-link-used")
+    assert not csp_violations
 
 
 def every_page(page: Page, base: str, code: str) -> list[str]:
@@ -226,7 +228,9 @@ def every_page(page: Page, base: str, code: str) -> list[str]:
     ]
 
 
-def test_every_page_works_with_javascript_disabled(live_server, new_context, rider_data):
+def test_every_page_works_with_javascript_disabled(
+    live_server, new_context, rider_data, csp_violations
+):
     page = new_context(PHONE, java_script_enabled=False).new_page()
     code = walk(page, live_server, rider_data, shots=None)
     for url in every_page(page, live_server, code):
@@ -240,6 +244,7 @@ def test_every_page_works_with_javascript_disabled(live_server, new_context, rid
     page.wait_for_url(f"{live_server}/m/redemptions/{code}")
     expect(page.get_by_role("status")).to_have_count(1)  # the flash: cancelled, points back
     expect(page.get_by_role("img")).to_have_count(0)  # no QR for a cancelled redemption
+    assert not csp_violations  # on every rider page, the policy refused nothing
 
 
 def test_every_page_transfers_under_100_kb(live_server, new_context, partner_api, rider,

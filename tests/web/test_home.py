@@ -48,7 +48,8 @@ def test_ranks_show_the_members_boards_and_its_place(app_ctx, web, partner_api):
 def test_the_chart_has_twelve_weeks_with_this_weeks_points(web, partner_api):
     partner_api.post_event(shift("s1", days_ago=0.01))
     html = web.get("/m/").get_data(as_text=True)
-    svg = html[html.index("<svg") : html.index("</svg>")]
+    chart = html.index('<svg class="chart"')  # after the level bar's own svg
+    svg = html[chart : html.index("</svg>", chart)]
     assert svg.count("<rect") == 12
     assert 'role="img"' in svg and "最近 12 周每周积分" in svg
 
