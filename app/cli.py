@@ -432,16 +432,23 @@ def jobs_command(job_id: str | None) -> None:
 def worker_command(queues: tuple, burst: bool) -> None:
     """Run an RQ worker for QUEUES (default: all) with REDIS_URL.
 
-    A non-forking worker: jobs run in this process, inside this app's context.
+    A non-forking worker: jobs run in this process, inside this app's context. A job whose
+    worker died is retried within JOB_HEARTBEAT_SECONDS + WORKER_MAINTENANCE_SECONDS.
     """
-    from rq import SimpleWorker
-
     from .jobs import QUEUES, queue
+    from .jobs.worker import build_worker
     from .redis_client import get_redis, is_embedded
 
     if is_embedded():
         raise click.ClickException("set REDIS_URL: without it jobs run inline, no worker needed")
-    SimpleWorker([queue(q) for q in queues or QUEUES], connection=get_redis()).work(burst=burst)
+    config = current_app.config
+    worker = build_worker(
+        [queue(q) for q in queues or QUEUES],
+        get_redis(),
+        heartbeat=config["JOB_HEARTBEAT_SECONDS"],
+        maintenance=config["WORKER_MAINTENANCE_SECONDS"],
+    )
+    worker.work(burst=burst, with_scheduler=True)
 
 
 def init_app(app: Flask) -> None:

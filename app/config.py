@@ -51,6 +51,10 @@ DEFAULTS: dict[str, object] = {
     "RECALCULATE_PARTS": 1,
     "LOG_FORMAT": "json",  # one JSON object per line with the request id; or "text"
     "LOG_LEVEL": "INFO",
+    # a running job's heartbeat: a job whose worker died is found abandoned after this, and
+    # retried at the next registry clean-up, which each worker runs this often
+    "JOB_HEARTBEAT_SECONDS": 60,
+    "WORKER_MAINTENANCE_SECONDS": 60,
     "ACCESS_LOG": True,  # one line per request (method, path without tokens, status, ms)
     "METRICS_TOKEN": None,  # None: /metrics answers only requests from this machine
 }
@@ -70,6 +74,8 @@ ENVIRONMENT = (
     "RATELIMIT_ENABLED",
     "ACCESS_LOG",
     "METRICS_TOKEN",
+    "JOB_HEARTBEAT_SECONDS",
+    "WORKER_MAINTENANCE_SECONDS",
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
@@ -93,6 +99,8 @@ _INTEGERS = {
     "SESSION_DAYS",
     "RECALCULATE_PARTS",
     "SIGNATURE_WINDOW_SECONDS",
+    "JOB_HEARTBEAT_SECONDS",
+    "WORKER_MAINTENANCE_SECONDS",
 }
 
 

@@ -82,6 +82,9 @@ def app_ctx(app):
         from app.redis_client import get_redis
 
         get_redis().flushdb()  # the test's Redis DB, or this app's fakeredis
+        from app.services.boards.live import BUILT
+
+        get_redis().set(BUILT, "test")  # empty boards of an empty ledger: nothing was lost
         app.extensions.pop("pioneer.boards", None)  # forget a simulated Redis failure
         app.extensions["pioneer.limiter"].reset()  # rate-limit counters (in-process storage)
 

@@ -84,7 +84,7 @@ def test_an_entry_counts_on_every_scope_it_belongs_to():
 @pytest.mark.parametrize("kind", ["redeem", "expire", "refund"])
 def test_spending_and_expiry_never_move_a_board(app_ctx, kind):
     boards.record([BoardEntryFactory(kind=kind, points=-30 if kind != "refund" else 30)])
-    assert not get_redis().keys("lb*")
+    assert not get_redis().keys("lb:{*")  # no board
 
 
 # --- ties ----------------------------------------------------------------------------------

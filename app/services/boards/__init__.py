@@ -183,6 +183,9 @@ class Feeder:
 
 
 def _ask_for_repair() -> None:
+    """Queue one repair rebuild, however many processes notice at once."""
     from ...jobs.boards import enqueue_rebuild
+    from .live import REPAIR_ASKED
 
-    enqueue_rebuild(reason="repair after Redis failed")
+    if get_redis().set(REPAIR_ASKED, 1, nx=True, ex=15 * 60):
+        enqueue_rebuild(reason="repair: Redis failed or lost the boards")

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 REBUILD_FLAG = "lb:rebuild"  # set while a rebuild runs: live calls journal what they do
 JOURNAL = "lb:journal"
+# set by every installed rebuild (``rebuild``): when a live update finds it missing, Redis
+# lost the boards (flushed, or restarted without persistence) and a repair is asked for
+BUILT = "lb:built"
+REPAIR_ASKED = "lb:repair-asked"  # one repair at a time, whoever notices (cleared by a rebuild)
 
 # KEYS: every board the call touches. ARGV[1]: the entries' names (JSON, for the journal).
 # ARGV[2]: how many places follow; a place is a set of boards that one entry moves: its member
@@ -105,6 +109,7 @@ apply(KEYS, ARGV, '')
 if redis.call('EXISTS', '{REBUILD_FLAG}') == 1 then
   redis.call('RPUSH', '{JOURNAL}', cjson.encode({{KEYS, ARGV}}))
 end
+if redis.call('EXISTS', '{BUILT}') == 0 then return -1 end
 return #KEYS
 """
 )
@@ -289,7 +294,7 @@ class LiveBoards:
         if self._paused_until and time.monotonic() < self._paused_until:
             return False  # failed a moment ago: the repair will count these too
         try:
-            self.script(keys=keys, args=args)
+            applied = self.script(keys=keys, args=args)
         except redis.RedisError as exc:
             with self._lock:
                 self._failed = True
@@ -301,10 +306,11 @@ class LiveBoards:
                 type(exc).__name__,
             )
             return False
-        if self._failed:
+        lost = applied == -1  # Redis answers but lost the boards (flushed, restarted empty)
+        if self._failed or lost:
             with self._lock:
                 failed, self._failed, self._paused_until = self._failed, False, 0.0
-            if failed and self.on_repair is not None:
+            if (failed or lost) and self.on_repair is not None:
                 try:
                     self.on_repair()
                 except Exception:  # the nightly reconciliation is the backstop

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,11 +43,13 @@ from .keys import (
     split_key,
     tie_fraction,
 )
-from .live import APPLY_BODY, JOURNAL, REBUILD_FLAG, _place_keys
+from .live import APPLY_BODY, BUILT, JOURNAL, REBUILD_FLAG, REPAIR_ASKED, _place_keys
 
 BOARD_PATTERNS = ("lb:{*", "lbo:{*")
 CHUNK = 1000  # members per ZADD
-FLAG_SECONDS = 4 * 3600  # a crashed rebuild stops journalling after this
+# the rebuild flag is a lease: a running rebuild renews it every LEASE_SECONDS / 4, so one
+# that died (a worker killed mid-job) lets go within LEASE_SECONDS and its retry can start
+LEASE_SECONDS = 60
 
 # ARGV: token, journal items already classified (n), entries the snapshot holds (JSON list),
 # then the boards to install. Returns -1 when more updates arrived since (classify again).
@@ -54,6 +57,7 @@ SWAP_SCRIPT = (
     APPLY_BODY
     + f"""
 local token, n = ARGV[1], tonumber(ARGV[2])
+if redis.call('GET', '{REBUILD_FLAG}') ~= token then return -2 end
 if redis.call('LLEN', '{JOURNAL}') ~= n then return -1 end
 local seen = {{}}
 for _, id in ipairs(cjson.decode(ARGV[3])) do seen[id] = true end
@@ -77,6 +81,8 @@ for k, _ in pairs(installed) do
   if redis.call('EXISTS', k .. suffix) == 1 then redis.call('RENAME', k .. suffix, k) end
 end
 redis.call('DEL', '{REBUILD_FLAG}', '{JOURNAL}')
+redis.call('SET', '{BUILT}', ARGV[1])
+redis.call('DEL', '{REPAIR_ASKED}')
 return n
 """
 )
@@ -117,8 +123,9 @@ def rebuild_boards(
     report = RebuildReport(periods=sorted(open_.ids))
     progress = on_progress or (lambda stage, done: None)
 
-    if not client.set(REBUILD_FLAG, token, nx=True, ex=FLAG_SECONDS):
+    if not client.set(REBUILD_FLAG, token, nx=True, px=int(LEASE_SECONDS * 1000)):
         raise RuntimeError("another leaderboard rebuild is running")
+    lease = _Lease(client, token)
     try:
         client.delete(JOURNAL)
         # boards of other periods (ended, archived or about to be) are the close job's
@@ -140,11 +147,53 @@ def rebuild_boards(
                 _swap(client, conn, token, written | existing, report)
         report.dropped = len(existing - written)
     except BaseException:
+        lease.stop()
         _discard(client, suffix)
-        client.delete(REBUILD_FLAG, JOURNAL)
+        client.register_script(_RELEASE)(keys=[REBUILD_FLAG, JOURNAL], args=[token])
         raise
+    lease.stop()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) end
+return 0
+"""
+
+
+class _Lease:
+    """Renews the rebuild flag while the rebuild runs, from a thread, until it finds the flag
+    gone or another's (the swap then refuses to install: ``SWAP_SCRIPT`` checks the token)."""
+
+    def __init__(self, client: redis.Redis, token: str):
+        self._renew = client.register_script(_RENEW)
+        self._token = token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rebuild-lease", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            try:
+                if not self._renew(
+                    keys=[REBUILD_FLAG], args=[self._token, int(LEASE_SECONDS * 1000)]
+                ):
+                    return
+            except redis.RedisError:  # Redis away for a moment: the next turn tries again
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def closed_periods() -> frozenset[str]:
@@ -337,5 +386,7 @@ def _swap(client: redis.Redis, conn, token: str, boards: set[str], report) -> No
             report.journal_replayed += len(names - seen)
         classified += len(raw)
         result = script(keys=[], args=[token, classified, json.dumps(sorted(seen)), *boards])
+        if result == -2:
+            raise RuntimeError("the rebuild's lease ran out (another rebuild took over)")
         if result != -1:
             return
