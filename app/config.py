@@ -55,6 +55,8 @@ DEFAULTS: dict[str, object] = {
     # retried at the next registry clean-up, which each worker runs this often
     "JOB_HEARTBEAT_SECONDS": 60,
     "WORKER_MAINTENANCE_SECONDS": 60,
+    # a board rebuild holds a lease it renews; one whose worker died lets go after this
+    "REBUILD_LEASE_SECONDS": 60,
     "ACCESS_LOG": True,  # one line per request (method, path without tokens, status, ms)
     "METRICS_TOKEN": None,  # None: /metrics answers only requests from this machine
 }
@@ -76,6 +78,7 @@ ENVIRONMENT = (
     "METRICS_TOKEN",
     "JOB_HEARTBEAT_SECONDS",
     "WORKER_MAINTENANCE_SECONDS",
+    "REBUILD_LEASE_SECONDS",
     "EVENT_HORIZON_DAYS",
     "EVENT_FUTURE_SECONDS",
     "BATCH_LIMIT",
@@ -101,6 +104,7 @@ _INTEGERS = {
     "SIGNATURE_WINDOW_SECONDS",
     "JOB_HEARTBEAT_SECONDS",
     "WORKER_MAINTENANCE_SECONDS",
+    "REBUILD_LEASE_SECONDS",
 }
 
 

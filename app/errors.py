@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from flask import Flask, current_app, jsonify, request
 from marshmallow import Schema, fields
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -123,10 +124,14 @@ def init_app(app: Flask) -> None:
             return page(error)
         return error_response(exc.code, exc.message, exc.status, exc.details)
 
-    @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError):
+    def _database_down(exc: Exception):
         log.error("database unavailable: %s", exc.__class__.__name__)
         return error_response("database_unavailable", "the database is not reachable", 503)
+
+    # SQLAlchemy's wrappers, and psycopg's own from code that holds a raw connection (ingest)
+    for kind in (OperationalError, InterfaceError, psycopg.OperationalError,
+                 psycopg.InterfaceError):  # fmt: skip
+        app.register_error_handler(kind, _database_down)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

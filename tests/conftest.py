@@ -14,7 +14,7 @@ from app import create_app
 from app.engine.periods import zone
 from app.extensions import db
 
-pytest_plugins = ["tests.partner_api", "tests.rules_support"]
+pytest_plugins = ["tests.partner_api", "tests.rules_support", "tests.topology"]
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = zone("Asia/Shanghai")

@@ -24,6 +24,7 @@ def rebuild_boards_job(reason: str = "", check_drift: bool = True) -> dict:
         current_app.config["APP_TIMEZONE"],
         on_progress=lambda stage, done: progress(done, None, stage=stage),
         check_drift=check_drift,
+        lease_seconds=current_app.config["REBUILD_LEASE_SECONDS"],
     )
     REBUILDS.inc()
     DRIFT_LINES.inc(report.drift_lines)

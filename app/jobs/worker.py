@@ -52,6 +52,9 @@ class PioneerWorker(SimpleWorker):
 def build_worker(
     queues: list[Queue], connection, heartbeat: int, maintenance: int
 ) -> PioneerWorker:
-    worker = PioneerWorker(queues, connection=connection, maintenance_interval=maintenance)
+    # an idle worker waits for a job at most worker_ttl - 15 s and cleans the registries only
+    # between waits: so a wait must not outlast the maintenance interval
+    worker = PioneerWorker(queues, connection=connection, maintenance_interval=maintenance,
+                           worker_ttl=maintenance + 15)  # fmt: skip
     worker.heartbeat_seconds = heartbeat
     return worker

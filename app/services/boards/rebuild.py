@@ -110,8 +110,11 @@ def rebuild_boards(
     now: dt.datetime | None = None,
     on_progress: Callable[[str, int], None] | None = None,
     check_drift: bool = True,
+    lease_seconds: float | None = None,
 ) -> RebuildReport:
-    """Recompute every live board from the ledger and install it (see the module doc)."""
+    """Recompute every live board from the ledger and install it (see the module doc).
+    ``lease_seconds``: how long the flag outlives a rebuild that died (LEASE_SECONDS)."""
+    lease_ms = int((lease_seconds or LEASE_SECONDS) * 1000)
     started = time.perf_counter()
     now = now or utcnow()
     closed = closed_periods()
@@ -123,9 +126,9 @@ def rebuild_boards(
     report = RebuildReport(periods=sorted(open_.ids))
     progress = on_progress or (lambda stage, done: None)
 
-    if not client.set(REBUILD_FLAG, token, nx=True, px=int(LEASE_SECONDS * 1000)):
+    if not client.set(REBUILD_FLAG, token, nx=True, px=lease_ms):
         raise RuntimeError("another leaderboard rebuild is running")
-    lease = _Lease(client, token)
+    lease = _Lease(client, token, lease_ms)
     try:
         client.delete(JOURNAL)
         # boards of other periods (ended, archived or about to be) are the close job's
@@ -174,19 +177,18 @@ class _Lease:
     """Renews the rebuild flag while the rebuild runs, from a thread, until it finds the flag
     gone or another's (the swap then refuses to install: ``SWAP_SCRIPT`` checks the token)."""
 
-    def __init__(self, client: redis.Redis, token: str):
+    def __init__(self, client: redis.Redis, token: str, lease_ms: int):
         self._renew = client.register_script(_RENEW)
         self._token = token
+        self._lease_ms = lease_ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rebuild-lease", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 4):
+        while not self._stop.wait(self._lease_ms / 4000):
             try:
-                if not self._renew(
-                    keys=[REBUILD_FLAG], args=[self._token, int(LEASE_SECONDS * 1000)]
-                ):
+                if not self._renew(keys=[REBUILD_FLAG], args=[self._token, self._lease_ms]):
                     return
             except redis.RedisError:  # Redis away for a moment: the next turn tries again
                 continue

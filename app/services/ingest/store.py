@@ -7,6 +7,7 @@ seed) and ``PgStore`` (``store_pg``: PostgreSQL in two statements, for the partn
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,7 +118,10 @@ def owned_transaction(target, commit: bool):
     try:
         yield
     except BaseException:
-        target.rollback()
+        # a connection that was lost cannot roll back: the error that lost it is the one to
+        # raise (the pool drops the connection when it comes back)
+        with contextlib.suppress(Exception):
+            target.rollback()
         raise
     if commit:
         target.commit()
