@@ -138,9 +138,15 @@ def database_uri(url: str) -> str:
 
 
 def engine_options(uri: str) -> dict:
+    """Connection settings per database. Both keep SQL parameters (names, references) out of
+    exception messages, so an error that is logged carries no personal data."""
     if uri.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "hide_parameters": True,
+        }
     return {
+        "hide_parameters": True,
         "pool_size": 10,
         "max_overflow": 20,
         # no ping before each checkout (two round trips with psycopg: BEGIN and SELECT 1);

@@ -88,3 +88,20 @@ def test_every_response_carries_a_request_id_and_logs_carry_it(client, app_ctx, 
         line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "trace-1" and line["message"] == "not ready"
     assert line["level"] == "WARNING" and line["logger"] == "app.test" and line["ts"]
+
+
+def test_database_errors_that_are_logged_carry_no_parameters(app_ctx):
+    """A failing statement's exception (what an error log would print) shows its SQL, never
+    the values bound to it: names and references are personal data."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from app.extensions import db
+
+    with pytest.raises(DBAPIError) as caught:
+        db.session.execute(text("SELECT * FROM no_such_table WHERE name = :name"),
+                           {"name": "张秘密13800138000"})  # fmt: skip
+    db.session.rollback()
+    assert "no_such_table" in str(caught.value)
+    assert "张秘密" not in str(caught.value) and "13800138000" not in str(caught.value)
