@@ -28,7 +28,7 @@ DEFAULTS: dict[str, object] = {
     # rate limits (flask-limiter; in Redis with REDIS_URL, else in the process): partners'
     # API calls per partner, login links and console logins per client address
     "RATELIMIT_ENABLED": True,
-    "RATE_LIMIT_PARTNER": "2000/second;60000/minute",
+    "RATE_LIMIT_PARTNER": "1000/second",
     "RATE_LIMIT_LOGIN": "20/minute;100/hour",
     "EMERGENCY_CACHE_SECONDS": 5,
     # single events that arrive together in one process share a transaction (group commit);

@@ -5,9 +5,15 @@ Counters live in Redis with REDIS_URL (shared by every process), else in the pro
 refused request gets 429 with ``Retry-After`` (and the ``X-RateLimit-*`` headers): the API's
 JSON error ``rate_limited``, or the readable page on the rider pages and the console. When
 Redis cannot be reached the limits are skipped, not the requests.
+
+What a limit costs a request is one Redis round trip per window (RATE_LIMIT_PARTNER holds one
+by default): the headers are computed for refused requests only, where flask-limiter would
+read every window's state back from Redis (two more round trips) on every response.
 """
 
 from __future__ import annotations
+
+import time
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -44,7 +50,8 @@ def init_app(app: Flask) -> None:
     config = app.config
     config.setdefault("RATELIMIT_STORAGE_URI", config.get("REDIS_URL") or "memory://")
     config.setdefault("RATELIMIT_STRATEGY", "fixed-window")  # one INCR per request
-    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # the headers only on a refusal (below): on every response they cost two round trips
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: serve, unlimited
     config.setdefault("RATELIMIT_KEY_PREFIX", "pp:rl")
     limiter = Limiter(get_remote_address, app=app)
@@ -66,3 +73,20 @@ def init_app(app: Flask) -> None:
     )
     login_limit(web.bp)
     login_limit(console.bp)
+
+    @app.after_request
+    def _refusal_headers(response):
+        """``Retry-After`` and ``X-RateLimit-*`` on a 429 of the limiter."""
+        current = limiter.current_limit
+        if response.status_code != 429 or current is None or not limiter.enabled:
+            return response
+        try:
+            reset_at = current.reset_at
+            headers = response.headers
+            headers["X-RateLimit-Limit"] = str(current.limit.amount)
+            headers["X-RateLimit-Remaining"] = str(current.remaining)
+            headers["X-RateLimit-Reset"] = str(reset_at)
+            headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
+        except Exception:  # storage gone since: the 429 stands without them
+            pass
+        return response
