@@ -20,6 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         logs,
         metrics,
         redis_client,
+        sessions,
         web,
     )
     from .services import rules
@@ -28,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     config.load(app.config, overrides, app.instance_path)
     extensions.init_db(app)
     logs.init_app(app)
+    sessions.init_app(app)
     headers.init_app(app)
     metrics.init_app(app)
     redis_client.init_app(app)

@@ -10,8 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal, refresh
+from flask import Flask, current_app, g, request, session
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    format_decimal,
+    get_translations,
+    refresh,
+)
 
 from ..engine.periods import zone
 
@@ -62,6 +69,21 @@ def _fresh_locale() -> None:
     refresh()
 
 
+def _translations():
+    """The request's catalogue, looked up once per request: flask-babel's own template
+    callables look it up for every text (seven context lookups each, a few milliseconds a
+    page). Kept where flask-babel's ``refresh()`` drops it, so a change of language within a
+    request (the settings page) is followed."""
+    ctx = g.get("_flask_babel")
+    found = getattr(ctx, "babel_translations", None)
+    if found is None:
+        found = get_translations()
+        ctx = g.get("_flask_babel")
+        if ctx is not None:
+            ctx.babel_translations = found
+    return found
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_fresh_locale)
     app.jinja_env.filters["number"] = _number
@@ -73,4 +95,11 @@ def init_app(app: Flask) -> None:
         default_translation_directories=TRANSLATIONS,
         default_timezone=app.config["APP_TIMEZONE"],
         locale_selector=_locale,
+    )
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
     )

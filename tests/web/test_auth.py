@@ -96,3 +96,18 @@ def test_an_unknown_page_is_a_readable_page_not_json(web):
     response = web.get("/m/nothing-here")
     assert response.status_code == 404
     assert response.content_type.startswith("text/html") and "找不到" in text_of(response)
+
+
+def test_the_session_cookie_is_sent_again_hourly_so_it_slides_with_use(web, monkeypatch):
+    import app.sessions as sessions
+
+    assert "Set-Cookie" not in web.get("/m/").headers  # just signed in: nothing to refresh
+    later = sessions.time.time() + 3601
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    refreshed = web.get("/m/")
+    assert refreshed.status_code == 200
+    cookie = refreshed.headers["Set-Cookie"]
+    assert "pp_session=" in cookie and "Expires=" in cookie
+    assert "Set-Cookie" not in web.get("/m/").headers  # and not again within the hour
+    web.post("/m/logout")  # a change is sent at once: signed out
+    assert web.get("/m/").status_code == 401
