@@ -75,8 +75,11 @@ class RulesRegistry:
         if self._poll_engine is None:
             uri = current_app.config["SQLALCHEMY_DATABASE_URI"]
             options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+            # one connection kept (a new one every poll costs a PostgreSQL backend's start)
+            pool = {"poolclass": NullPool} if uri.startswith("sqlite") else {
+                "pool_size": 1, "max_overflow": 2, "pool_pre_ping": True}  # fmt: skip
             self._poll_engine = create_engine(
-                uri, poolclass=NullPool, connect_args=options.get("connect_args", {})
+                uri, connect_args=options.get("connect_args", {}), **pool
             )
         return self._poll_engine
 
@@ -94,22 +97,29 @@ class RulesRegistry:
             # connection must never wait for a second one; read-only, so on SQLite a plain
             # BEGIN that takes no write lock (extensions.py)
             with self._engine().connect().execution_options(read_only=True) as conn:
-                row = conn.execute(
-                    select(RuleVersion.version, RuleVersion.files)
-                    .order_by(RuleVersion.published_at.desc())
-                    .limit(1)
-                ).first()
+                newest = (
+                    select(RuleVersion.version).order_by(RuleVersion.published_at.desc()).limit(1)
+                )
+                version = conn.scalar(newest)
+                if version is None or (
+                    self._ruleset is not None and self._ruleset.version == version
+                ):
+                    files = None  # nothing new: the files (the rules' whole text) stay there
+                else:
+                    files = conn.scalar(
+                        select(RuleVersion.files).where(RuleVersion.version == version)
+                    )
         except SQLAlchemyError:  # no database yet (before `db upgrade`), or it is down
             return
-        if row is None:
+        if version is None:
             if self._published:  # the published versions are gone (a restored database)
                 with self._lock:
                     self.reload()
             return
-        if self._ruleset is not None and self._ruleset.version == row.version:
+        if files is None:
             return
         with self._lock:
-            ruleset = materialise(row.files, self.timezone)
+            ruleset = materialise(files, self.timezone)
             if ruleset is not None:
                 self._ruleset, self._published = ruleset, True
                 log.info("rules version %s (published) loaded", ruleset.version)
