@@ -64,9 +64,10 @@ class Trigger:
 
     org: str
     occurred_at: dt.datetime
-    event_ref: str | None = None  # the partner's event id, for the store to link the event
+    event_ref: str | None = None  # the partner's event id, as explanations name it
     event_title: str = ""
     period: str | None = None  # rank badges: the closed period
+    link: object = None  # the event's key for the store to link rows to (ingest)
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Achievements:
                 "bonus": badge.bonus,
                 "period": trigger.period,
                 "rules_version": self.rules.version,
-                "event_ref": trigger.event_ref,
+                "event_ref": trigger.link,
             }
         )
         if badge.bonus:
@@ -176,7 +177,7 @@ class Achievements:
                     "bonus": level.bonus,
                     "ladder_org": ladder_org(self.rules, facts.primary_org),
                     "rules_version": self.rules.version,
-                    "event_ref": trigger.event_ref,
+                    "event_ref": trigger.link,
                 }
             )
             state.level = level.id
@@ -199,7 +200,7 @@ class Achievements:
             reason=f"{text} {points} 分",
             explanation=explanation,
             ref=ref,
-            event_ref=trigger.event_ref,
+            event_ref=trigger.link,
         )
         self.add_earned(state, {BONUS_CATEGORY: points})
 

@@ -99,6 +99,46 @@ def test_events_waiting_together_share_a_transaction_and_keep_their_answers(
         assert member.balance == sum(e.points for e in entries)
 
 
+def test_events_of_several_partners_share_a_transaction_and_stay_apart(
+    app, partner_api, other_api, rider, grouped
+):
+    """One group, two partners: the same event id and the same member reference from each are
+    different events and members; one person known to both under two references is one
+    member, whose overlapping shifts reported by both count once."""
+    _, _, sizes = grouped
+    other_api.put_member("r1", phone="13900139000")  # another person, the same reference
+    other_api.put_member("r9", phone="13800138000")  # the rider, under the other's reference
+    mine, theirs = partner_api.headers, other_api.headers
+    calls = [
+        _post(hazard("dup"), mine),
+        _post(hazard("dup"), theirs),
+        _post(shift("a-shift", hours=3), mine),
+        _post(shift("b-shift", member="r9", hours=3), theirs),
+    ]
+    first, responses = _race_held(app, calls, grouped, _post(hazard("first"), mine))
+    assert sizes == [1, 4]
+    assert first.status_code == 201
+    assert [r.status_code for r in responses] == [201] * 4
+    assert [r.json["event"] for r in responses] == ["dup", "dup", "a-shift", "b-shift"]
+    assert sorted(r.json["status"] for r in responses[2:]) == ["awarded", "duplicate"]
+    rows = db.session.execute(select(Event.partner_id, Event.member_id).where(
+        Event.partner_event_id == "dup")).all()  # fmt: skip
+    assert len({p for p, _ in rows}) == 2 and len({m for _, m in rows}) == 2
+    assert db.session.scalar(select(func.count(Event.id))) == 5
+    assert partner_api.get_member("r1").json["balance"] == other_api.get_member("r9").json[
+        "balance"]  # fmt: skip
+    for member in db.session.scalars(select(Member)):
+        entries = list(
+            db.session.scalars(
+                select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by("seq")
+            )
+        )
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        assert member.balance == sum(e.points for e in entries)
+        linked = {e.event_id for e in entries}
+        assert None not in linked  # every award is tied to the event of its own partner
+
+
 def test_a_failed_group_commit_answers_every_waiting_request(
     app, partner_api, rider, grouped, monkeypatch
 ):
@@ -109,7 +149,7 @@ def test_a_failed_group_commit_answers_every_waiting_request(
     def broken(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("the database went away"))
 
-    monkeypatch.setattr(ingest_package, "ingest", broken)  # what the committer calls
+    monkeypatch.setattr(ingest_package, "ingest_mixed", broken)  # what the committer calls
     headers = partner_api.headers
     calls = [_post(hazard(f"x{i}"), headers) for i in range(4)]
     first, responses = _race_held(app, calls, grouped, _post(hazard("x-first"), headers))

@@ -6,7 +6,8 @@ duty spans that could overlap, cap counters), every event is scored in memory, a
 decided is written at once: a fixed number of statements whatever the batch size (two on
 PostgreSQL, see ``store_pg``). An event is stored once per (partner, partner's event id): the
 same id again with the same body replays the first response; with another body it is a
-conflict.
+conflict. One batch may hold several partners' events (``ingest_mixed``: the single events
+that group commit gathers); members and event ids are then told apart by partner.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .parse import EventIn, Item, Later, Outcome, conflict, fail, parse_item
 from .store import Retry, SessionStore, Snapshot, Wanted, Writes
 from .store_pg import PgStore
 
-__all__ = ["EventIn", "Outcome", "clear_emergency_cache", "emergency_at", "ingest"]
+__all__ = ["EventIn", "Outcome", "clear_emergency_cache", "emergency_at", "ingest", "ingest_mixed"]
 
 DUPLICATE_REASON = "与已记录的同类时段重叠，视为重复上报，不再计分"
 ATTEMPTS = 3
@@ -41,7 +42,16 @@ ATTEMPTS = 3
 def ingest(
     partner, raws: list, dry_run: bool = False, own_transaction: bool = False
 ) -> list[Outcome]:
-    """Validate, score and (unless ``dry_run``) store ``raws``; one ``Outcome`` each, in order.
+    """Validate, score and (unless ``dry_run``) store ``raws``, posted by ``partner``; one
+    ``Outcome`` each, in order. See ``ingest_mixed``."""
+    return ingest_mixed([partner] * len(raws), raws, dry_run, own_transaction)
+
+
+def ingest_mixed(
+    partners: list, raws: list, dry_run: bool = False, own_transaction: bool = False
+) -> list[Outcome]:
+    """Validate, score and (unless ``dry_run``) store ``raws``, each posted by the partner
+    at the same place of ``partners``; one ``Outcome`` each, in order.
 
     A bad event gets its own error and does not affect the others. With ``own_transaction``
     ingest runs in a transaction of its own and commits it (the API; on PostgreSQL on a
@@ -65,7 +75,7 @@ def ingest(
             lock = not dry_run and (attempt > 0 or not store.checks_versions)
             try:
                 with store.transaction(commit=own_transaction and not dry_run):
-                    outcomes, entries = _ingest(store, partner, raws, dry_run, lock)
+                    outcomes, entries = _ingest(store, partners, raws, dry_run, lock)
             except Retry:
                 continue
             break
@@ -84,16 +94,17 @@ def ingest(
     return outcomes
 
 
-def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
+def _ingest(store, partners: list, raws: list, dry_run: bool, lock: bool):
     """(an outcome per event, the ledger entries written for the boards)."""
     rules = current_rules()
     now = utcnow()
-    items = [Item(i, raw) for i, raw in enumerate(raws)]
+    pairs = enumerate(zip(partners, raws, strict=True))
+    items = [Item(i, raw, partner) for i, (partner, raw) in pairs]
     for item in items:
-        parse_item(item, partner, rules, current_app.config, now)
+        parse_item(item, item.partner, rules, current_app.config, now)
     live = [it for it in items if it.outcome is None]
-    snap = store.load(_wanted(partner, live, rules, dry_run), lock) if live else Snapshot()
-    _resolve(partner, live, snap)
+    snap = store.load(_wanted(live, rules, dry_run), lock) if live else Snapshot()
+    _resolve(live, snap)
     fresh = _replays(items, snap.stored)
     writer = LedgerWriter(states=snap.states)
     ach = Achievements(rules, writer, now)
@@ -102,6 +113,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
     emergencies = _emergencies(fresh)
     event_rows = []
     for it in fresh:
+        partner = it.partner
         facts = snap.facts[it.member_id]
         state = writer.states[it.member_id]
         span = it.span
@@ -146,7 +158,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
                     # the organisation whose version of the rule applied (the key names the first)
                     explanation=a.explanation.as_dict() | {"rule_org": a.org},
                     ref=it.parsed["id"],
-                    event_ref=it.parsed["id"],
+                    event_ref=it.event_key,
                 )
         granted, levelled, written = len(ach.grants), len(ach.level_changes), len(writer.rows)
         if not dry_run and (status is EventStatus.AWARDED or credited):
@@ -161,7 +173,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
             ach.settle(
                 state,
                 facts,
-                Trigger(it.org, it.occurred_at, it.parsed["id"], it.etype.title),
+                Trigger(it.org, it.occurred_at, it.parsed["id"], it.etype.title, link=it.event_key),
             )
         body = {
             "event": it.parsed["id"],
@@ -196,7 +208,7 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
     if event_rows:
         facts = snap.facts
         entries = boards.board_entries(
-            writer.rows, lambda m: facts[m].industry, {partner.id: partner.code}
+            writer.rows, lambda m: facts[m].industry, {p.id: p.code for p in partners}
         )
         touched = {row["member_id"] for row in event_rows}
         store.save(
@@ -220,12 +232,12 @@ def _ingest(store, partner, raws: list, dry_run: bool, lock: bool):
     return outcomes, entries
 
 
-def _wanted(partner, items: list[Item], rules, dry_run: bool) -> Wanted:
+def _wanted(items: list[Item], rules, dry_run: bool) -> Wanted:
     """What to read for these parsed events."""
-    windows: dict[tuple[str, str], tuple] = {}
-    periods: dict[str, set[str]] = {}
+    windows: dict[tuple, tuple] = {}
+    periods: dict[tuple[int, str], set[str]] = {}
     for it in items:
-        ref = it.parsed["member"]
+        ref = it.member_key
         span = it.span
         if span is not None:  # one window per (member, type): spans that can overlap the batch's
             key = (ref, it.etype.name)
@@ -235,9 +247,8 @@ def _wanted(partner, items: list[Item], rules, dry_run: bool) -> Wanted:
             period_keys(it.occurred_at.astimezone(rules.tz)).values()
         )
     return Wanted(
-        partner_id=partner.id,
-        refs=sorted({it.parsed["member"] for it in items}),
-        event_ids=sorted({it.parsed["id"] for it in items}),
+        refs=sorted({it.member_key for it in items}),
+        event_ids=sorted({it.event_key for it in items}),
         orgs=sorted({it.parsed["org"] for it in items if "org" in it.parsed}),
         windows=windows,
         periods=periods,
@@ -245,20 +256,20 @@ def _wanted(partner, items: list[Item], rules, dry_run: bool) -> Wanted:
     )
 
 
-def _resolve(partner, items: list[Item], snap) -> None:
+def _resolve(items: list[Item], snap) -> None:
     """Set each event's member and organisation, or its error."""
     for it in items:
-        ref = it.parsed["member"]
-        if ref not in snap.members:
+        if it.member_key not in snap.members:
+            ref = it.parsed["member"]
             it.outcome = fail(Invalid(f"unknown member {ref!r}", {"member": ref}, "unknown_member"))
             continue
-        it.member_id, primary = snap.members[ref]
+        it.member_id, primary = snap.members[it.member_key]
         it.org = it.parsed.get("org", primary)
         if "org" in it.parsed and it.org not in snap.known_orgs:
             it.outcome = fail(
                 Invalid(f"unknown organisation {it.org!r}", {"org": it.org}, "unknown_org")
             )
-        elif not partner.may_report_for(it.org):
+        elif not it.partner.may_report_for(it.org):
             it.outcome = fail(
                 Forbidden(
                     f"this partner may not report events at {it.org}",
@@ -271,15 +282,15 @@ def _resolve(partner, items: list[Item], snap) -> None:
 def _replays(items: list[Item], stored: dict) -> list[Item]:
     """Answer events stored before (same body: the first response; else a conflict) and
     repeats within the batch; return the items still to score, in order."""
-    first_in_batch: dict[str, Item] = {}
+    first_in_batch: dict[tuple[int, str], Item] = {}
     fresh = []
     for it in items:
         if not it.body_hash:
             continue
-        eid = it.parsed["id"]
+        eid = it.event_key
         if eid in stored:
             same = stored[eid][0] == it.body_hash
-            it.outcome = Outcome(200, stored[eid][1]) if same else conflict(eid)
+            it.outcome = Outcome(200, stored[eid][1]) if same else conflict(it.parsed["id"])
         elif eid in first_in_batch:
             it.outcome = Later(first_in_batch[eid], it.body_hash)
         elif it.outcome is None:

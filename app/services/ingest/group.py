@@ -3,11 +3,12 @@
 A transaction costs the same two statements and one commit whether it holds one event or
 sixty (``store_pg``), so under load the single-event API does what the batch API does: each
 request hands its event to this process's committer thread and waits; the committer takes
-every event waiting (up to ``INGEST_GROUP_MAX``), scores and stores them as one batch per
-partner, commits, and wakes each request with its own outcome. Nothing is answered before it
-is committed, events keep their semantics (a repeat of an event in the same group is answered
-as a replay, as it would be a moment later), and an idle server answers one event with no
-wait. It pays with threaded workers (gunicorn ``--threads``), where requests overlap.
+every event waiting (up to ``INGEST_GROUP_MAX``), whichever partners posted them, scores
+and stores them as one batch, commits, and wakes each request with its own outcome. Nothing
+is answered before it is committed, events keep their semantics (a repeat of an event in the
+same group is answered as a replay, as it would be a moment later), and an idle server
+answers one event with no wait. It pays with threaded workers (gunicorn ``--threads``), where
+requests overlap.
 """
 
 from __future__ import annotations
@@ -82,18 +83,16 @@ class GroupCommit:
                     jobs.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
-            by_partner: dict[int, list[_Job]] = {}
-            for job in jobs:
-                by_partner.setdefault(job.partner.id, []).append(job)
-            for group in by_partner.values():
-                self._commit(group)
+            self._commit(jobs)
 
     def _commit(self, group: list[_Job]) -> None:
-        from . import ingest
+        from . import ingest_mixed
 
         with self.app.app_context():
             try:
-                outcomes = ingest(group[0].partner, [j.raw for j in group], own_transaction=True)
+                outcomes = ingest_mixed(
+                    [j.partner for j in group], [j.raw for j in group], own_transaction=True
+                )
             except BaseException as exc:  # every waiting request learns of it, none hangs
                 for job in group:
                     job.error = exc

@@ -42,14 +42,15 @@ class Retry(Exception):
 
 @dataclass
 class Wanted:
-    """What scoring a batch needs to read, keyed by what the partner sent."""
+    """What scoring a batch needs to read, keyed by what the partners sent: a member is
+    (partner id, the partner's reference), an event (partner id, the partner's event id)."""
 
-    partner_id: int
-    refs: list[str]
-    event_ids: list[str]
+    refs: list[tuple[int, str]]
+    event_ids: list[tuple[int, str]]
     orgs: list[str]  # organisations named by events, to check they exist
-    windows: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]]  # (ref, type) -> lo, hi
-    periods: dict[str, set[str]]  # ref -> period keys of its events' cap counters
+    # ((partner id, ref), type) -> lo, hi
+    windows: dict[tuple[tuple[int, str], str], tuple[dt.datetime, dt.datetime]]
+    periods: dict[tuple[int, str], set[str]]  # member -> period keys of its cap counters
     new_ids: int = 0  # event ids to allocate ahead (used by stores that can)
 
 
@@ -57,11 +58,13 @@ class Wanted:
 class Snapshot:
     """What was read."""
 
-    members: dict[str, tuple[int, str]] = field(default_factory=dict)  # ref -> id, primary org
+    # (partner id, ref) -> member id, primary org
+    members: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
     facts: dict[int, MemberFacts] = field(default_factory=dict)
     states: dict[int, MemberState] = field(default_factory=dict)
     known_orgs: set[str] = field(default_factory=set)
-    stored: dict[str, tuple[str, dict]] = field(default_factory=dict)  # id -> body hash, response
+    # (partner id, event id) -> body hash, response
+    stored: dict[tuple[int, str], tuple[str, dict]] = field(default_factory=dict)
     spans: dict[tuple[int, str], list] = field(default_factory=dict)  # member, type -> spans
     counters: dict[int, dict] = field(default_factory=dict)  # member -> (bucket, period) -> p, n
     event_ids: list[int] = field(default_factory=list)  # allocated for new events
@@ -74,7 +77,7 @@ class Snapshot:
         for member_id, code in member_orgs:
             others.setdefault(member_id, []).append(code)
         for row in rows:
-            self.members[row["ref"]] = (row["id"], row["primary_org"])
+            self.members[(row["partner_id"], row["ref"])] = (row["id"], row["primary_org"])
             if row["id"] not in self.facts:
                 self.facts[row["id"]] = _member_facts(row, others.get(row["id"], ()))
                 self.states[row["id"]] = _member_state(row)
@@ -154,15 +157,15 @@ class SessionStore:
         if wanted.refs:
             query = (
                 select(
-                    PartnerMember.ref, Member.id, Member.party_member, Member.industry,
-                    Member.level, Member.tags, Member.balance, Member.lifetime_points,
+                    PartnerMember.partner_id, PartnerMember.ref, Member.id,
+                    Member.party_member, Member.industry, Member.level, Member.tags,
+                    Member.balance, Member.lifetime_points,
                     Member.ledger_seq, Member.ledger_head, Member.version, Member.progress,
                     Organisation.code.label("primary_org"),
                 )
                 .join(Member, PartnerMember.member_id == Member.id)
                 .join(Organisation, Member.primary_org_id == Organisation.id)
-                .where(PartnerMember.partner_id == wanted.partner_id,
-                       PartnerMember.ref.in_(wanted.refs))
+                .where(tuple_(PartnerMember.partner_id, PartnerMember.ref).in_(wanted.refs))
                 .order_by(Member.id)
             )  # fmt: skip
             if lock:
@@ -185,12 +188,12 @@ class SessionStore:
             )
         if wanted.event_ids:
             for row in conn.execute(
-                select(Event.partner_event_id, Event.body_hash, Event.response).where(
-                    Event.partner_id == wanted.partner_id,
-                    Event.partner_event_id.in_(wanted.event_ids),
-                )
+                select(
+                    Event.partner_id, Event.partner_event_id, Event.body_hash, Event.response
+                ).where(tuple_(Event.partner_id, Event.partner_event_id).in_(wanted.event_ids))
             ):
-                snap.stored[row.partner_event_id] = (row.body_hash, row.response)
+                key = (row.partner_id, row.partner_event_id)
+                snap.stored[key] = (row.body_hash, row.response)
         self._spans(conn, wanted, snap)
         self._counters(conn, wanted, snap)
         return snap
@@ -243,11 +246,16 @@ class SessionStore:
         stmt = (
             upsert(Event.__table__)
             .on_conflict_do_nothing(index_elements=["partner_id", "partner_event_id"])
-            .returning(Event.id, Event.partner_event_id, sort_by_parameter_order=True)
+            .returning(
+                Event.id, Event.partner_id, Event.partner_event_id, sort_by_parameter_order=True
+            )
             # one multi-row statement even when some rows leave optional columns empty
             .execution_options(render_nulls=True)
         )
-        ids = {row.partner_event_id: row.id for row in conn.execute(stmt, writes.events).all()}
+        ids = {
+            (row.partner_id, row.partner_event_id): row.id
+            for row in conn.execute(stmt, writes.events).all()
+        }
         if len(ids) != len(writes.events):
             raise Retry()  # another transaction stored one of these meanwhile
         link_events(writes, ids)
@@ -268,9 +276,9 @@ class SessionStore:
             conn.execute(stmt, writes.counters)
 
 
-def link_events(writes: Writes, ids: dict[str, int]) -> None:
+def link_events(writes: Writes, ids: dict[tuple[int, str], int]) -> None:
     """Give ledger entries, badge grants and level changes the id of the event that caused
-    them (``ids``: partner's event id -> events.id), in place of the partner's id."""
+    them (``ids``: (partner id, partner's event id) -> events.id), in place of that key."""
     for row in (*writes.ledger.rows, *writes.grants, *writes.level_changes):
         ref = row.pop("event_ref", None)
         row["event_id"] = ids[ref] if ref is not None else None

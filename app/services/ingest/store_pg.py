@@ -30,25 +30,27 @@ from .store import (
 
 _SPAN_STATUSES = ", ".join(f"'{s.value}'" for s in SPAN_STATUSES)
 
-# what to read arrives as one JSON document (q): one parameter to send, whatever the batch
-LOCK = """
-SELECT m.id FROM partner_members pm JOIN members m ON m.id = pm.member_id
-WHERE pm.partner_id = %(partner)s
-  AND pm.ref = ANY(ARRAY(SELECT jsonb_array_elements_text(%(q)s::jsonb -> 'refs')))
+# what to read arrives as one JSON document (q): one parameter to send, whatever the batch;
+# members and events are [partner id, partner's reference] pairs (a batch may mix partners)
+PAIRS = "SELECT (r ->> 0)::int AS partner_id, r ->> 1 AS ref FROM jsonb_array_elements({}) r"
+
+LOCK = f"""
+SELECT m.id FROM ({PAIRS.format("%(q)s::jsonb -> 'refs'")}) w
+JOIN partner_members pm ON pm.partner_id = w.partner_id AND pm.ref = w.ref
+JOIN members m ON m.id = pm.member_id
 ORDER BY m.id FOR NO KEY UPDATE OF m
 """
 
 READ = f"""
 WITH q AS (SELECT %(q)s::jsonb AS q),
 m AS MATERIALIZED (
-  SELECT pm.ref, m.id, m.party_member, m.industry, m.level, m.tags, m.balance,
+  SELECT pm.partner_id, pm.ref, m.id, m.party_member, m.industry, m.level, m.tags, m.balance,
          m.lifetime_points, m.ledger_seq, m.ledger_head, m.version, m.progress,
          o.code AS primary_org
-  FROM partner_members pm
+  FROM ({PAIRS.format("(SELECT q -> 'refs' FROM q)")}) w
+  JOIN partner_members pm ON pm.partner_id = w.partner_id AND pm.ref = w.ref
   JOIN members m ON m.id = pm.member_id
   JOIN organisations o ON o.id = m.primary_org_id
-  WHERE pm.partner_id = %(partner)s
-    AND pm.ref = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'refs') FROM q))
 )
 SELECT
   (SELECT json_agg(m) FROM m) AS members,
@@ -56,21 +58,21 @@ SELECT
     WHERE mo.member_id = ANY(ARRAY(SELECT id FROM m))) AS member_orgs,
   (SELECT json_agg(o.code) FROM organisations o
     WHERE o.code = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'orgs') FROM q))) AS orgs,
-  (SELECT json_agg(json_build_array(e.partner_event_id, e.body_hash, e.response)) FROM events e
-    WHERE e.partner_id = %(partner)s
-      AND e.partner_event_id = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'ids') FROM q))
+  (SELECT json_agg(json_build_array(e.partner_id, e.partner_event_id, e.body_hash, e.response))
+    FROM ({PAIRS.format("(SELECT q -> 'ids' FROM q)")}) w
+    JOIN events e ON e.partner_id = w.partner_id AND e.partner_event_id = w.ref
   ) AS stored,
   (SELECT jsonb_agg(DISTINCT jsonb_build_array(e.member_id, e.type, e.span_start, e.span_end))
-    FROM q, jsonb_to_recordset(q -> 'windows') AS w(ref text, type text, lo timestamptz,
-                                                    hi timestamptz)
-    JOIN m ON m.ref = w.ref
+    FROM q, jsonb_to_recordset(q -> 'windows') AS w(partner int, ref text, type text,
+                                                    lo timestamptz, hi timestamptz)
+    JOIN m ON m.partner_id = w.partner AND m.ref = w.ref
     JOIN events e ON e.member_id = m.id AND e.type = w.type
                  AND e.span_start < w.hi AND e.span_end > w.lo
     WHERE e.status IN ({_SPAN_STATUSES})) AS spans,
   (SELECT json_agg(json_build_array(c.member_id, c.bucket, c.period, c.points, c.count))
     FROM (SELECT DISTINCT m.id, p.period
-          FROM q, jsonb_to_recordset(q -> 'periods') AS p(ref text, period text)
-          JOIN m ON m.ref = p.ref) AS w
+          FROM q, jsonb_to_recordset(q -> 'periods') AS p(partner int, ref text, period text)
+          JOIN m ON m.partner_id = p.partner AND m.ref = p.ref) AS w
     JOIN counters c ON c.member_id = w.id AND c.period = w.period) AS counters,
   (SELECT array_agg(nextval(pg_get_serial_sequence('events', 'id')))
     FROM q, generate_series(1, (q ->> 'n')::int)) AS new_ids
@@ -178,17 +180,17 @@ class PgStore:
             "orgs": wanted.orgs,
             "ids": wanted.event_ids,
             "windows": [
-                {"ref": ref, "type": type_, "lo": lo, "hi": hi}
-                for (ref, type_), (lo, hi) in wanted.windows.items()
+                {"partner": partner, "ref": ref, "type": type_, "lo": lo, "hi": hi}
+                for ((partner, ref), type_), (lo, hi) in wanted.windows.items()
             ],
             "periods": [
-                {"ref": ref, "period": period}
-                for ref, periods in wanted.periods.items()
+                {"partner": partner, "ref": ref, "period": period}
+                for (partner, ref), periods in wanted.periods.items()
                 for period in periods
             ],
             "n": wanted.new_ids,
         }
-        params = {"partner": wanted.partner_id, "q": _json(query)}
+        params = {"q": _json(query)}
         if lock and wanted.refs:  # a statement of its own: the read below sees what it waited for
             conn.execute(LOCK, params)
         members, member_orgs, orgs, stored, spans, counters, new_ids = conn.execute(
@@ -196,8 +198,8 @@ class PgStore:
         ).fetchone()
         snap = Snapshot(known_orgs=set(orgs or ()), event_ids=new_ids or [])
         snap.add_members(members or (), member_orgs or ())
-        for eid, hash_, response in stored or ():
-            snap.stored[eid] = (hash_, response)
+        for partner, eid, hash_, response in stored or ():
+            snap.stored[(partner, eid)] = (hash_, response)
         parse = dt.datetime.fromisoformat
         for member_id, type_, start, end in spans or ():
             snap.spans.setdefault((member_id, type_), []).append((parse(start), parse(end)))
@@ -209,7 +211,7 @@ class PgStore:
         ids = iter(writes.event_ids)
         by_ref = {}
         for row in writes.events:
-            row["id"] = by_ref[row["partner_event_id"]] = next(ids)
+            row["id"] = by_ref[(row["partner_id"], row["partner_event_id"])] = next(ids)
         link_events(writes, by_ref)
         ledger = writes.ledger.chain()
         members = [member_row(s) for s in writes.members]
