@@ -31,12 +31,16 @@ from .store import (
 _SPAN_STATUSES = ", ".join(f"'{s.value}'" for s in SPAN_STATUSES)
 
 # what to read arrives as one JSON document (q): one parameter to send, whatever the batch;
-# members and events are [partner id, partner's reference] pairs (a batch may mix partners)
+# members and events are [partner id, partner's reference] pairs (a batch may mix partners),
+# each looked up on its own (LATERAL ... LIMIT 1, which the planner cannot flatten into a
+# join: one probe of the unique index per pair, whatever the generic plan guesses of the
+# array's length; as a join, the generic plan scanned the whole table for every batch)
 PAIRS = "SELECT (r ->> 0)::int AS partner_id, r ->> 1 AS ref FROM jsonb_array_elements({}) r"
 
 LOCK = f"""
 SELECT m.id FROM ({PAIRS.format("%(q)s::jsonb -> 'refs'")}) w
-JOIN partner_members pm ON pm.partner_id = w.partner_id AND pm.ref = w.ref
+CROSS JOIN LATERAL (SELECT pm.member_id FROM partner_members pm
+                    WHERE pm.partner_id = w.partner_id AND pm.ref = w.ref LIMIT 1) pm
 JOIN members m ON m.id = pm.member_id
 ORDER BY m.id FOR NO KEY UPDATE OF m
 """
@@ -48,7 +52,8 @@ m AS MATERIALIZED (
          m.lifetime_points, m.ledger_seq, m.ledger_head, m.version, m.progress,
          o.code AS primary_org
   FROM ({PAIRS.format("(SELECT q -> 'refs' FROM q)")}) w
-  JOIN partner_members pm ON pm.partner_id = w.partner_id AND pm.ref = w.ref
+  CROSS JOIN LATERAL (SELECT pm.partner_id, pm.ref, pm.member_id FROM partner_members pm
+                      WHERE pm.partner_id = w.partner_id AND pm.ref = w.ref LIMIT 1) pm
   JOIN members m ON m.id = pm.member_id
   JOIN organisations o ON o.id = m.primary_org_id
 )
@@ -60,7 +65,10 @@ SELECT
     WHERE o.code = ANY(ARRAY(SELECT jsonb_array_elements_text(q -> 'orgs') FROM q))) AS orgs,
   (SELECT json_agg(json_build_array(e.partner_id, e.partner_event_id, e.body_hash, e.response))
     FROM ({PAIRS.format("(SELECT q -> 'ids' FROM q)")}) w
-    JOIN events e ON e.partner_id = w.partner_id AND e.partner_event_id = w.ref
+    CROSS JOIN LATERAL (SELECT e.partner_id, e.partner_event_id, e.body_hash, e.response
+                        FROM events e
+                        WHERE e.partner_id = w.partner_id AND e.partner_event_id = w.ref
+                        LIMIT 1) e
   ) AS stored,
   (SELECT jsonb_agg(DISTINCT jsonb_build_array(e.member_id, e.type, e.span_start, e.span_end))
     FROM q, jsonb_to_recordset(q -> 'windows') AS w(partner int, ref text, type text,
