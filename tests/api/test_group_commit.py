@@ -40,6 +40,21 @@ def grouped(app, monkeypatch):
     app.extensions.pop("pioneer.group_commit", None)
 
 
+def _ledgers_hold() -> list[list]:
+    """Every member's entries run seq 1..n and sum to the balance; the entries, per member."""
+    ledgers = []
+    for member in db.session.scalars(select(Member)):
+        entries = list(
+            db.session.scalars(
+                select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by("seq")
+            )
+        )
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        assert member.balance == sum(e.points for e in entries)
+        ledgers.append(entries)
+    return ledgers
+
+
 def _race_held(app, calls, grouped, first_call):
     """Send ``first_call`` and wait until the committer has taken it alone and is held; then
     send ``calls`` at once and let the committer go once they all wait in its queue; return
@@ -89,14 +104,7 @@ def test_events_waiting_together_share_a_transaction_and_keep_their_answers(
     assert len({r.get_data() for r in shifts}) == 1
     assert unknown.status_code == 422 and unknown.json["error"]["code"] == "unknown_member"
     assert db.session.scalar(select(func.count(Event.id))) == 10
-    for member in db.session.scalars(select(Member)):
-        entries = list(
-            db.session.scalars(
-                select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by("seq")
-            )
-        )
-        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
-        assert member.balance == sum(e.points for e in entries)
+    _ledgers_hold()
 
 
 def test_events_of_several_partners_share_a_transaction_and_stay_apart(
@@ -127,16 +135,8 @@ def test_events_of_several_partners_share_a_transaction_and_stay_apart(
     assert db.session.scalar(select(func.count(Event.id))) == 5
     assert partner_api.get_member("r1").json["balance"] == other_api.get_member("r9").json[
         "balance"]  # fmt: skip
-    for member in db.session.scalars(select(Member)):
-        entries = list(
-            db.session.scalars(
-                select(LedgerEntry).where(LedgerEntry.member_id == member.id).order_by("seq")
-            )
-        )
-        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
-        assert member.balance == sum(e.points for e in entries)
-        linked = {e.event_id for e in entries}
-        assert None not in linked  # every award is tied to the event of its own partner
+    for entries in _ledgers_hold():
+        assert None not in {e.event_id for e in entries}  # each award tied to its own event
 
 
 def test_a_failed_group_commit_answers_every_waiting_request(
