@@ -15,8 +15,9 @@ import datetime as dt
 import json
 
 import psycopg
+from flask import current_app
+from sqlalchemy import create_engine
 
-from ...extensions import db
 from ..ledger import member_row
 from .store import (
     SPAN_STATUSES,
@@ -155,6 +156,25 @@ SELECT (SELECT json_agg(id) FROM stale), (SELECT count(*) FROM ev), (SELECT coun
 """
 
 
+def ingest_engine():
+    """Ingest's own pool of connections, beside the app's.
+
+    psycopg forgets every statement it prepared on a connection when that connection rolls
+    back (``DEALLOCATE ALL``), and on the app's pool every request that reads through the ORM
+    ends in a rollback (Flask-SQLAlchemy closes its session so). Ingest's two statements then
+    ran unprepared, planned afresh, for five runs after each page or key lookup that had used
+    the same connection. Here connections only commit (or roll back after an error or a dry
+    run), so the statements stay prepared.
+    """
+    app = current_app._get_current_object()
+    engine = app.extensions.get("pioneer.ingest_engine")
+    if engine is None:
+        options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_size": 2, "max_overflow": 8}
+        engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], **options)
+        engine = app.extensions.setdefault("pioneer.ingest_engine", engine)
+    return engine
+
+
 def _json(rows) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_default)
 
@@ -172,7 +192,7 @@ class PgStore:
 
     def __init__(self):
         # a pooled connection of its own, used through psycopg directly: no ORM session
-        self.pooled = db.engine.raw_connection()
+        self.pooled = ingest_engine().raw_connection()
         self.conn = self.pooled.driver_connection
 
     def transaction(self, commit: bool):
